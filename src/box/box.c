@@ -1,0 +1,196 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "box/box.h"
+#include "box/fsplan.h"
+#include "box/init.h"
+#include "box/tty.h"
+#include "box/userns.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+#define BOX_CLONE_FLAGS                                                                            \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |                 \
+	 CLONE_NEWCGROUP | CLONE_NEWNET)
+
+/* Signals the host side passes on to the box's PID 1. */
+static const int relayed[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+			      SIGUSR2, SIGCONT, SIGALRM};
+
+static int exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_HUTCH_FAILED;
+}
+
+/* Drain what the box still wrote to its terminal after its last process died. */
+static void drain(int master)
+{
+	char buf[4096];
+	ssize_t n;
+
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	while ((n = read(master, buf, sizeof(buf))) > 0)
+		if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+			break;
+}
+
+/*
+ * The host side's loop: pass signals to the box, relay the terminal, and
+ * wait for PID 1. Returns the box's exit code.
+ */
+static int supervise(pid_t init, int sfd, int master)
+{
+	struct pollfd fds[3] = {
+		{.fd = sfd, .events = POLLIN},
+		{.fd = master >= 0 ? STDIN_FILENO : -1, .events = POLLIN},
+		{.fd = master, .events = POLLIN},
+	};
+	char buf[16384];
+
+	for (;;) {
+		if (poll(fds, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				int sig = (int)si.ssi_signo, status;
+				if (sig == SIGWINCH && master >= 0)
+					tty_copy_winsize(master);
+				else if (sig != SIGCHLD && sig != SIGWINCH)
+					kill(init, sig);
+				if (waitpid(init, &status, WNOHANG) == init) {
+					if (master >= 0)
+						drain(master);
+					return exit_code(status);
+				}
+			}
+		}
+		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0 || write_all(master, buf, (size_t)n) < 0)
+				fds[1].fd = -1;
+		}
+		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(master, buf, sizeof(buf));
+			if (n > 0)
+				write_all(STDOUT_FILENO, buf, (size_t)n);
+			else if (n < 0 && errno != EINTR && errno != EAGAIN)
+				fds[2].fd = -1; /* EIO: no process holds the terminal */
+		}
+	}
+	int status;
+	while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+		;
+	return exit_code(status);
+}
+
+int box_run(const struct store *store, const struct box_run_opts *opts, struct error *err)
+{
+	_cleanup_free_ char *box_dir = store_box_dir(store, opts->name);
+	_cleanup_free_ char *newroot = NULL;
+	_cleanup_free_ char *cwd = get_current_dir_name();
+	_cleanup_close_ int sfd = -1;
+	_cleanup_close_ int master = -1;
+	struct mount_table mt;
+	struct fsplan plan;
+	struct box_init init;
+	sigset_t set, old;
+	int sv[2], status;
+	pid_t pid;
+
+	if (!cwd)
+		return error_set(err, errno, "cannot find the current directory");
+	newroot = xasprintf("%s/mnt", box_dir);
+	if (mkdir_p(newroot, 0700, err) < 0)
+		return error_prefix(err, "cannot create box '%s'", opts->name);
+	if (mount_table_read(&mt, err) < 0)
+		return -1;
+	if (fsplan_build(&plan, "", &mt, err) < 0) {
+		mount_table_release(&mt);
+		return -1;
+	}
+	mount_table_release(&mt);
+
+	init = (struct box_init){
+		.root = {.store_home = store->home, .box_dir = box_dir, .newroot = newroot},
+		.plan = &plan,
+		.argv = opts->argv,
+		.cwd = cwd,
+		.use_pty = tty_wanted(),
+		.umask = umask(022),
+	};
+	umask(init.umask);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		fsplan_release(&plan);
+		return error_set(err, errno, "cannot create a socket pair");
+	}
+
+	/* Block before the clone so no signal slips between it and the signalfd. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGWINCH);
+	for (size_t i = 0; i < ARRAY_SIZE(relayed); i++)
+		sigaddset(&set, relayed[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
+
+	pid = (pid_t)syscall(SYS_clone, BOX_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		int e = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(sv[0]);
+		close(sv[1]);
+		fsplan_release(&plan);
+		userns_explain(e, err);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		init.sock = sv[1];
+		box_init_main(&init);
+	}
+	close(sv[1]);
+	fsplan_release(&plan);
+
+	if (userns_write_maps(pid, getuid(), getgid(), opts->as_root, err) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		close(sv[0]);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return error_prefix(err, "cannot set up the box's user namespace");
+	}
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	write_all(sv[0], "M", 1);
+	if (init.use_pty) {
+		master = recv_fd(sv[0]);
+		if (master >= 0) {
+			tty_setup_pty(master);
+			tty_make_raw();
+			write_all(sv[0], "T", 1);
+		}
+	}
+	close(sv[0]);
+	status = supervise(pid, sfd, master);
+	tty_restore();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return status;
+}

@@ -1,0 +1,296 @@
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "box/fsplan.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+/* Deeper than this, a rebuilt directory is bound read-only as a whole. */
+#define PLAN_MAX_DEPTH 16
+
+/* Decode the octal escapes (\040 space, \011 tab, \012 newline, \134 '\') in place. */
+static void unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (char *p = s; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o++ = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
+			p += 3;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+}
+
+int mount_table_parse(struct mount_table *mt, const char *text, struct error *err)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *line, *next;
+	size_t lineno = 0;
+
+	mt->v = NULL;
+	mt->n = 0;
+	for (line = copy; line && *line; line = next) {
+		char *fields[16], *sep, *save = NULL;
+		size_t nf = 0;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		/* 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw */
+		for (char *tok = strtok_r(line, " ", &save); tok && nf < ARRAY_SIZE(fields);
+		     tok = strtok_r(NULL, " ", &save))
+			fields[nf++] = tok;
+		sep = NULL;
+		for (size_t i = 6; i < nf; i++) {
+			if (!strcmp(fields[i], "-")) {
+				sep = fields[i];
+				if (i + 1 >= nf)
+					sep = NULL;
+				else
+					fields[0] = fields[i + 1];
+				break;
+			}
+		}
+		if (nf < 7 || !sep) {
+			mount_table_release(mt);
+			return error_set(err, 0, "cannot parse mountinfo line %zu", lineno);
+		}
+		mt->v = xrealloc(mt->v, (mt->n + 1) * sizeof(*mt->v));
+		unescape_octal(fields[4]);
+		mt->v[mt->n].path = xstrdup(fields[4]);
+		mt->v[mt->n].fstype = xstrdup(fields[0]);
+		mt->n++;
+	}
+	return 0;
+}
+
+int mount_table_read(struct mount_table *mt, struct error *err)
+{
+	_cleanup_free_ char *text = read_file("/proc/self/mountinfo", 64 << 20, err);
+
+	if (!text)
+		return -1;
+	return mount_table_parse(mt, text, err);
+}
+
+void mount_table_release(struct mount_table *mt)
+{
+	for (size_t i = 0; i < mt->n; i++) {
+		free(mt->v[i].path);
+		free(mt->v[i].fstype);
+	}
+	free(mt->v);
+	mt->v = NULL;
+	mt->n = 0;
+}
+
+const struct mount_entry *mount_table_find(const struct mount_table *mt, const char *path)
+{
+	for (size_t i = mt->n; i-- > 0;)
+		if (!strcmp(mt->v[i].path, path))
+			return &mt->v[i];
+	return NULL;
+}
+
+bool mount_table_has_below(const struct mount_table *mt, const char *path)
+{
+	for (size_t i = 0; i < mt->n; i++)
+		if (strcmp(mt->v[i].path, path) && path_is_within(mt->v[i].path, path))
+			return true;
+	return false;
+}
+
+bool fstype_is_pseudo(const char *fstype)
+{
+	static const char *const real[] = {
+		"ext2",  "ext3", "ext4",     "xfs",  "btrfs", "tmpfs", "vfat",    "exfat",
+		"ntfs",  "ntfs3", "f2fs",    "jfs",  "reiserfs", "zfs", "bcachefs", "ramfs",
+		"squashfs", "iso9660", "erofs", "nfs", "nfs4", "cifs", "smb3", "overlay",
+		"9p", "virtiofs", "ceph", "hfsplus", "udf",
+	};
+
+	if (str_has_prefix(fstype, "fuse.") || !strcmp(fstype, "fuse") ||
+	    !strcmp(fstype, "fuseblk"))
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(real); i++)
+		if (!strcmp(fstype, real[i]))
+			return false;
+	return true;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *path,
+		     const char *target, mode_t mode)
+{
+	struct fsplan_entry *e;
+
+	plan->v = xrealloc(plan->v, (plan->n + 1) * sizeof(*plan->v));
+	e = &plan->v[plan->n++];
+	e->kind = kind;
+	e->path = xstrdup(path);
+	e->target = target ? xstrdup(target) : NULL;
+	e->mode = mode;
+}
+
+static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
+		     const char *path, int depth, struct error *err);
+
+static int plan_children(struct fsplan *plan, const char *root, const struct mount_table *mt,
+			 const char *path, int depth, struct error *err)
+{
+	_cleanup_free_ char *host = xasprintf("%s%s", root, path);
+	_cleanup_closedir_ DIR *d = opendir(host);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return -1;
+	while ((errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	/* Sorted, so plans (and their layers) are the same from run to run. */
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *child =
+			xasprintf("%s/%s", strcmp(path, "/") ? path : "", names[i]);
+		if (r == 0)
+			r = plan_path(plan, root, mt, child, depth + 1, err);
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
+static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
+		     const char *path, int depth, struct error *err)
+{
+	_cleanup_free_ char *host = xasprintf("%s%s", root, path);
+	const struct mount_entry *m = mount_table_find(mt, path);
+	struct stat st;
+
+	if (lstat(host, &st) < 0) {
+		if (errno == ENOENT)
+			return 0; /* vanished while we looked */
+		return error_set(err, errno, "cannot inspect '%s'", path);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(host, target, sizeof(target) - 1);
+		if (n < 0)
+			return error_set(err, errno, "cannot read link '%s'", path);
+		target[n] = '\0';
+		plan_add(plan, PLAN_SYMLINK, path, target, st.st_mode);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode) || (m && fstype_is_pseudo(m->fstype))) {
+		plan_add(plan, PLAN_BIND_RO, path, NULL, st.st_mode);
+		return 0;
+	}
+	if (!mount_table_has_below(mt, path)) {
+		plan_add(plan, PLAN_OVERLAY, path, NULL, st.st_mode);
+		return 0;
+	}
+	if (depth >= PLAN_MAX_DEPTH) {
+		plan_add(plan, PLAN_BIND_RO, path, NULL, st.st_mode);
+		return 0;
+	}
+	plan_add(plan, PLAN_DIR, path, NULL, st.st_mode);
+	if (plan_children(plan, root, mt, path, depth, err) < 0) {
+		if (errno != EACCES && errno != EPERM)
+			return error_set(err, errno, "cannot list '%s'", path);
+		/* Unreadable: the box gets it as it is, read-only. */
+		plan->v[plan->n - 1].kind = PLAN_BIND_RO;
+	}
+	return 0;
+}
+
+int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table *mt,
+		 struct error *err)
+{
+	static const struct {
+		const char *path;
+		enum fsplan_kind kind;
+	} special[] = {
+		{"/proc", PLAN_PROC},
+		{"/sys", PLAN_SYS},
+		{"/dev", PLAN_DEV},
+		{"/tmp", PLAN_TMP},
+	};
+	_cleanup_closedir_ DIR *d = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	int r = 0;
+
+	plan->v = NULL;
+	plan->n = 0;
+	d = opendir(*root ? root : "/");
+	if (!d)
+		return error_set(err, errno, "cannot list '/'");
+	while ((errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = xasprintf("/%s", names[i]);
+		bool done = false;
+
+		free(names[i]);
+		if (r < 0)
+			continue;
+		for (size_t s = 0; s < ARRAY_SIZE(special); s++) {
+			if (!strcmp(path, special[s].path)) {
+				plan_add(plan, special[s].kind, path, NULL, S_IFDIR | 0755);
+				done = true;
+			}
+		}
+		if (!done)
+			r = plan_path(plan, root, mt, path, 1, err);
+	}
+	free(names);
+	/* A box always has these, even on a host that lacks one. */
+	for (size_t s = 0; s < ARRAY_SIZE(special) && r == 0; s++) {
+		bool have = false;
+		for (size_t i = 0; i < plan->n; i++)
+			have |= !strcmp(plan->v[i].path, special[s].path);
+		if (!have)
+			plan_add(plan, special[s].kind, special[s].path, NULL, S_IFDIR | 0755);
+	}
+	if (r < 0)
+		fsplan_release(plan);
+	return r;
+}
+
+void fsplan_release(struct fsplan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		free(plan->v[i].path);
+		free(plan->v[i].target);
+	}
+	free(plan->v);
+	plan->v = NULL;
+	plan->n = 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * How a box's root is assembled from the host's, decided before any mount.
+ *
+ * An unprivileged overlay cannot take "/" as its lower layer: the user
+ * namespace locks every mount below it, and overlayfs refuses a lower dir
+ * with locked mounts beneath (clone_private_mount: has_locked_children). So
+ * each top-level directory gets an overlay of its own. A directory that does
+ * have foreign mounts below (/mnt/x, /etc/resolv.conf in a container) is
+ * rebuilt as a plain directory and its children planned one by one, so the
+ * overlays sit exactly on the subtrees free of mounts; pseudo filesystems
+ * below (cgroup, binfmt_misc, fuse portals) are bound read-only, as are
+ * plain files in such rebuilt directories.
+ */
+#ifndef HUTCH_BOX_FSPLAN_H
+#define HUTCH_BOX_FSPLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+struct mount_entry {
+	char *path;   /* mount point, octal escapes decoded */
+	char *fstype; /* "ext4", "tmpfs", "fuse.portal", ... */
+};
+
+struct mount_table {
+	struct mount_entry *v;
+	size_t n;
+};
+
+/* Parse /proc/self/mountinfo text; later entries shadow earlier ones. */
+int mount_table_parse(struct mount_table *mt, const char *text, struct error *err);
+int mount_table_read(struct mount_table *mt, struct error *err);
+void mount_table_release(struct mount_table *mt);
+
+/* The topmost mount on exactly path, or NULL. */
+const struct mount_entry *mount_table_find(const struct mount_table *mt, const char *path);
+/* True if some mount point lies strictly below path. */
+bool mount_table_has_below(const struct mount_table *mt, const char *path);
+
+/* Filesystems with files of their own, which get a copy-on-write overlay. */
+bool fstype_is_pseudo(const char *fstype);
+
+enum fsplan_kind {
+	PLAN_OVERLAY, /* overlay with the host dir as lower layer */
+	PLAN_DIR,     /* a plain directory in the box root; children planned */
+	PLAN_SYMLINK, /* a symlink recreated with the same target */
+	PLAN_BIND_RO, /* a read-only bind (recursive for directories) */
+	PLAN_PROC,    /* a fresh procfs for the box's pid namespace */
+	PLAN_SYS,     /* sysfs, read-only */
+	PLAN_DEV,     /* a minimal /dev */
+	PLAN_TMP,     /* the box's private /tmp from its store */
+};
+
+struct fsplan_entry {
+	enum fsplan_kind kind;
+	char *path;   /* absolute path inside the box (= on the host) */
+	char *target; /* PLAN_SYMLINK only */
+	mode_t mode;  /* file type and permissions on the host */
+};
+
+struct fsplan {
+	struct fsplan_entry *v;
+	size_t n;
+};
+
+/*
+ * Plan the box root from the host tree under root (normally "/"; tests pass
+ * a scratch folder) and its mount table, whose paths are relative to root.
+ * Entries come parents first.
+ */
+int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table *mt,
+		 struct error *err);
+void fsplan_release(struct fsplan *plan);
+
+#endif

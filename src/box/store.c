@@ -1,0 +1,181 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "box/store.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+static char *default_home(struct error *err)
+{
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/hutch", xdg);
+	if (home && home[0] == '/')
+		return xasprintf("%s/.local/share/hutch", home);
+	error_set(err, 0, "cannot find the box store: set HUTCH_HOME or HOME to an absolute path");
+	return NULL;
+}
+
+int store_init(struct store *store, struct error *err)
+{
+	const char *env = getenv("HUTCH_HOME");
+	_cleanup_free_ char *home = NULL;
+	_cleanup_free_ char *boxes = NULL;
+	char *real;
+
+	store->home = NULL;
+	if (env && *env) {
+		if (env[0] != '/')
+			return error_set(err, 0, "HUTCH_HOME must be an absolute path, not '%s'", env);
+		home = xstrdup(env);
+	} else if (!(home = default_home(err))) {
+		return -1;
+	}
+	boxes = xasprintf("%s/boxes", home);
+	if (mkdir_p(boxes, 0700, err) < 0)
+		return error_prefix(err, "cannot create the box store");
+	/* Boxes hide the store by its real path, so resolve symlinks once here. */
+	real = realpath(home, NULL);
+	if (!real)
+		return error_set(err, errno, "cannot resolve the box store '%s'", home);
+	store->home = real;
+	return 0;
+}
+
+void store_release(struct store *store)
+{
+	free(store->home);
+	store->home = NULL;
+}
+
+int store_check_fs(const struct store *store, struct error *err)
+{
+	_cleanup_free_ char *probe = xasprintf("%s/.xattr-probe", store->home);
+	int r;
+
+	if (mkdir(probe, 0700) < 0 && errno != EEXIST)
+		return error_set(err, errno, "cannot write to the box store '%s'", store->home);
+	r = setxattr(probe, "user.hutch.probe", "1", 1, 0);
+	if (r < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+		rmdir(probe);
+		return error_set(err, 0,
+				 "the box store '%s' is on a filesystem without user extended "
+				 "attributes, which overlayfs needs: set HUTCH_HOME to a folder on "
+				 "ext4, xfs, btrfs or tmpfs",
+				 store->home);
+	}
+	if (r < 0) {
+		int e = errno;
+		rmdir(probe);
+		return error_set(err, e, "cannot set a user xattr in the box store '%s'",
+				 store->home);
+	}
+	rmdir(probe);
+	return 0;
+}
+
+int box_name_check(const char *name, struct error *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return error_set(err, 0, "invalid box name '': it is empty");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return error_set(err, 0, "invalid box name: it contains a control character");
+	}
+	if (len > BOX_NAME_MAX)
+		return error_set(err, 0, "invalid box name '%.16s...': longer than %d characters",
+				 name, BOX_NAME_MAX);
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return error_set(err, 0, "invalid box name '%s': '.' and '..' are not names",
+				 name);
+	if (strchr(name, '/'))
+		return error_set(err, 0, "invalid box name '%s': it contains '/'", name);
+	if (name[0] == '.' || name[0] == '-')
+		return error_set(err, 0, "invalid box name '%s': it must not start with '%c'",
+				 name, name[0]);
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || strchr("._+@-", c);
+		if (!ok)
+			return error_set(err, 0,
+					 "invalid box name '%s': '%c' is not allowed (use letters, "
+					 "digits and . _ + @ -)",
+					 name, c);
+	}
+	return 0;
+}
+
+char *store_box_dir(const struct store *store, const char *name)
+{
+	return xasprintf("%s/boxes/%s", store->home, name);
+}
+
+char *layer_name_from_path(const char *host_path)
+{
+	size_t len = strlen(host_path);
+	char *out = xmalloc(3 * len + 1), *o = out;
+
+	while (*host_path == '/')
+		host_path++;
+	for (const char *p = host_path; *p; p++) {
+		if (*p == '%' || *p == '/') {
+			*o++ = '%';
+			*o++ = '2';
+			*o++ = *p == '%' ? '5' : 'F';
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *layer_path_from_name(const char *layer)
+{
+	size_t len = strlen(layer);
+	char *out = xmalloc(len + 2), *o = out;
+
+	if (len == 0 || !strcmp(layer, ".") || !strcmp(layer, "..")) {
+		free(out);
+		return NULL;
+	}
+	*o++ = '/';
+	for (const char *p = layer; *p; p++) {
+		if (*p == '/') {
+			free(out);
+			return NULL;
+		}
+		if (*p != '%') {
+			*o++ = *p;
+			continue;
+		}
+		if (!strncmp(p, "%25", 3)) {
+			*o++ = '%';
+		} else if (!strncmp(p, "%2F", 3)) {
+			*o++ = '/';
+		} else {
+			free(out);
+			return NULL;
+		}
+		p += 2;
+	}
+	*o = '\0';
+	return out;
+}
+
+char *store_layer_dir(const struct store *store, const char *name, const char *host_path)
+{
+	_cleanup_free_ char *layer = layer_name_from_path(host_path);
+	return xasprintf("%s/boxes/%s/fs/%s", store->home, name, layer);
+}

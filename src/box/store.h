@@ -1,0 +1,53 @@
+/*
+ * The box store: where each box keeps everything it writes.
+ *
+ *   $HUTCH_HOME                      default $XDG_DATA_HOME/hutch, i.e.
+ *                                    ~/.local/share/hutch
+ *     boxes/NAME/                    one box
+ *       fs/LAYER/upper/              overlayfs upper dir for one host directory
+ *       fs/LAYER/work/               its overlayfs work dir (mode 0 inside)
+ *       tmp/                         the box's private /tmp
+ *       mnt/                         empty on the host; the box's root is
+ *                                    assembled on it inside the box's mount ns
+ *
+ * LAYER names the host directory the layer sits on: the absolute path
+ * without its leading '/', with '%' written "%25" and '/' written "%2F"
+ * ("/usr" -> "usr", "/mnt/a/b" -> "mnt%2Fa%2Fb"). Most layers are top-level
+ * directories; a directory that has foreign mounts below it is split into
+ * one layer per child (see box/fsplan.h), so layers can be deeper.
+ * Deleted host files are overlay whiteouts (char devices 0/0) in upper/, and
+ * a directory that replaced a host one carries the xattr user.overlay.opaque.
+ */
+#ifndef HUTCH_BOX_STORE_H
+#define HUTCH_BOX_STORE_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+
+#define BOX_NAME_MAX 64
+#define BOX_DEFAULT_NAME "default"
+
+struct store {
+	char *home; /* absolute path of $HUTCH_HOME */
+};
+
+/* Resolve $HUTCH_HOME (or its default) and create it if missing. */
+int store_init(struct store *store, struct error *err);
+void store_release(struct store *store);
+
+/* Check that the store's filesystem takes user.* xattrs (overlay userxattr). */
+int store_check_fs(const struct store *store, struct error *err);
+
+/* Validate a box name: 1-64 of [A-Za-z0-9._+@-], not starting with '.' or '-'. */
+int box_name_check(const char *name, struct error *err);
+
+/* Newly allocated paths inside the store. */
+char *store_box_dir(const struct store *store, const char *name);
+char *store_layer_dir(const struct store *store, const char *name, const char *host_path);
+
+/* Host path <-> LAYER name; both return newly allocated strings. */
+char *layer_name_from_path(const char *host_path);
+char *layer_path_from_name(const char *layer); /* NULL if malformed */
+
+#endif

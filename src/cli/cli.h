@@ -1,0 +1,22 @@
+/*
+ * Subcommands: one file per command, dispatched from the table in cli.c.
+ * Each returns the process exit status; bad usage exits 125 via usage_error().
+ */
+#ifndef HUTCH_CLI_CLI_H
+#define HUTCH_CLI_CLI_H
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;
+};
+
+int cmd_run(int argc, char **argv);
+
+/* "hutch: <msg>" plus a hint to --help, exit 125. */
+_Noreturn void usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+int cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,41 @@
+/* Small helpers shared by every part of hutch. */
+#ifndef HUTCH_COMMON_UTIL_H
+#define HUTCH_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation that cannot fail: hutch aborts on out-of-memory. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write or read all of buf, retrying on EINTR and short transfers. */
+int write_all(int fd, const void *buf, size_t len);
+ssize_t read_all(int fd, void *buf, size_t len);
+
+/* Write a small string to an existing file (procfs, sysfs), in one write. */
+int write_file(const char *path, const char *content, struct error *err);
+
+/* Read a whole small file into a NUL-terminated string; NULL on error. */
+char *read_file(const char *path, size_t max, struct error *err);
+
+/* mkdir -p with mode for each created component; existing dirs are fine. */
+int mkdir_p(const char *path, mode_t mode, struct error *err);
+
+/* Remove a tree, making directories writable first (overlay work dirs are mode 0). */
+int remove_tree(const char *path, struct error *err);
+
+bool str_has_prefix(const char *s, const char *prefix);
+
+/* True if path equals dir or lies below it (both absolute, normalized). */
+bool path_is_within(const char *path, const char *dir);
+
+#endif

@@ -1,0 +1,7 @@
+#include "cli/cli.h"
+#include "common/banned.h"
+
+int main(int argc, char **argv)
+{
+	return cli_main(argc, argv);
+}
