@@ -11,7 +11,6 @@ struct box_run_opts {
 	const char *name;   /* validated box name */
 	char **argv;        /* the command, NULL-terminated */
 	bool as_root;       /* map the caller to uid/gid 0 inside */
-	bool verbose;       /* say what hutch does on stderr */
 };
 
 /*

@@ -10,12 +10,11 @@
 
 static void run_help(void)
 {
-	printf("usage: hutch run [--box NAME] [--root] [-v] [--] COMMAND [ARG...]\n\n"
+	printf("usage: hutch run [--box NAME] [--root] [--] COMMAND [ARG...]\n\n"
 	       "Run COMMAND in a box: it sees the host's files, but everything it\n"
 	       "creates, changes, deletes or renames lands in the box's store.\n\n"
 	       "  -b, --box NAME   the box to use (default: %s); made on first use\n"
 	       "  -r, --root       be uid 0 inside the box (for installers)\n"
-	       "  -v, --verbose    say what hutch sets up\n"
 	       "  -h, --help       show this help\n\n"
 	       "exit status: the command's; 128+N if signal N killed it; 125 if hutch\n"
 	       "failed; 126 if the command cannot be executed; 127 if it is not found\n",
@@ -27,7 +26,6 @@ int cmd_run(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"box", required_argument, NULL, 'b'},
 		{"root", no_argument, NULL, 'r'},
-		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -38,16 +36,13 @@ int cmd_run(int argc, char **argv)
 
 	opterr = 0;
 	/* '+': options end at the command, so its own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+:b:rvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:b:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			opts.name = optarg;
 			break;
 		case 'r':
 			opts.as_root = true;
-			break;
-		case 'v':
-			opts.verbose = true;
 			break;
 		case 'h':
 			run_help();

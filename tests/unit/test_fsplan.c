@@ -1,0 +1,157 @@
+/* The box root plan: overlays exactly on the subtrees free of foreign mounts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "box/fsplan.h"
+#include "box/userns.h"
+#include "common/util.h"
+
+static const char mountinfo[] =
+	"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+	"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+	"28 27 0:25 / /mnt/with\\040space/inner ro,nosuid shared:5 - tmpfs none ro\n"
+	"29 27 0:26 / /etc/resolv.conf rw - ext4 /dev/vda rw\n"
+	"30 27 0:27 / /var/lib/cg rw - cgroup2 cgroup2 rw\n";
+
+static void mountinfo_is_parsed_and_unescaped(void **state)
+{
+	struct mount_table mt;
+	struct error err;
+
+	assert_int_equal(mount_table_parse(&mt, mountinfo, &err), 0);
+	assert_int_equal(mt.n, 5);
+	assert_string_equal(mt.v[2].path, "/mnt/with space/inner");
+	assert_string_equal(mt.v[2].fstype, "tmpfs");
+	assert_true(mount_table_has_below(&mt, "/mnt"));
+	assert_true(mount_table_has_below(&mt, "/mnt/with space"));
+	assert_false(mount_table_has_below(&mt, "/mnt/with space/inner"));
+	assert_false(mount_table_has_below(&mt, "/usr"));
+	assert_non_null(mount_table_find(&mt, "/etc/resolv.conf"));
+	assert_null(mount_table_find(&mt, "/etc"));
+	mount_table_release(&mt);
+}
+
+static void garbage_mountinfo_is_refused(void **state)
+{
+	struct mount_table mt;
+	struct error err;
+
+	assert_int_equal(mount_table_parse(&mt, "1 2 3\n", &err), -1);
+	assert_non_null(strstr(err.msg, "mountinfo line 1"));
+}
+
+static void touch(const char *root, const char *path, int dir)
+{
+	char *p = xasprintf("%s%s", root, path);
+	if (dir)
+		assert_int_equal(mkdir(p, 0755), 0);
+	else
+		fclose(fopen(p, "w"));
+	free(p);
+}
+
+static const struct fsplan_entry *find(const struct fsplan *plan, const char *path)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (!strcmp(plan->v[i].path, path))
+			return &plan->v[i];
+	return NULL;
+}
+
+static void plan_splits_only_where_mounts_are(void **state)
+{
+	char root[] = "/var/tmp/hutch-fsplan-XXXXXX";
+	struct mount_table mt;
+	struct fsplan plan;
+	struct error err;
+	char *link;
+
+	assert_non_null(mkdtemp(root));
+	touch(root, "/usr", 1);
+	touch(root, "/etc", 1);
+	touch(root, "/etc/resolv.conf", 0);
+	touch(root, "/etc/ssl", 1);
+	touch(root, "/mnt", 1);
+	touch(root, "/mnt/with space", 1);
+	touch(root, "/mnt/with space/inner", 1);
+	touch(root, "/mnt/other", 1);
+	touch(root, "/var", 1);
+	touch(root, "/var/lib", 1);
+	touch(root, "/var/lib/cg", 1);
+	touch(root, "/proc", 1);
+	touch(root, "/top-file", 0);
+	link = xasprintf("%s/bin", root);
+	assert_int_equal(symlink("usr/bin", link), 0);
+
+	assert_int_equal(mount_table_parse(&mt, mountinfo, &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, &err), 0);
+
+	assert_int_equal(find(&plan, "/usr")->kind, PLAN_OVERLAY);
+	assert_int_equal(find(&plan, "/etc")->kind, PLAN_DIR);
+	assert_int_equal(find(&plan, "/etc/resolv.conf")->kind, PLAN_BIND_RO);
+	assert_int_equal(find(&plan, "/etc/ssl")->kind, PLAN_OVERLAY);
+	assert_int_equal(find(&plan, "/mnt")->kind, PLAN_DIR);
+	assert_int_equal(find(&plan, "/mnt/with space")->kind, PLAN_DIR);
+	assert_int_equal(find(&plan, "/mnt/with space/inner")->kind, PLAN_OVERLAY);
+	assert_int_equal(find(&plan, "/mnt/other")->kind, PLAN_OVERLAY);
+	assert_int_equal(find(&plan, "/var/lib/cg")->kind, PLAN_BIND_RO);
+	assert_int_equal(find(&plan, "/proc")->kind, PLAN_PROC);
+	assert_int_equal(find(&plan, "/top-file")->kind, PLAN_BIND_RO);
+	assert_int_equal(find(&plan, "/bin")->kind, PLAN_SYMLINK);
+	assert_string_equal(find(&plan, "/bin")->target, "usr/bin");
+	/* Missing on this "host", still in every box. */
+	assert_int_equal(find(&plan, "/dev")->kind, PLAN_DEV);
+	assert_int_equal(find(&plan, "/tmp")->kind, PLAN_TMP);
+	assert_int_equal(find(&plan, "/sys")->kind, PLAN_SYS);
+	/* Parents come before children. */
+	for (size_t i = 0; i < plan.n; i++)
+		for (size_t j = i + 1; j < plan.n; j++)
+			assert_false(path_is_within(plan.v[i].path, plan.v[j].path) &&
+				     strcmp(plan.v[i].path, plan.v[j].path));
+	fsplan_release(&plan);
+	mount_table_release(&mt);
+	free(link);
+	{
+		struct error e;
+		assert_int_equal(remove_tree(root, &e), 0);
+	}
+}
+
+static void pseudo_and_real_filesystems_are_told_apart(void **state)
+{
+	assert_false(fstype_is_pseudo("ext4"));
+	assert_false(fstype_is_pseudo("tmpfs"));
+	assert_false(fstype_is_pseudo("fuse.sshfs"));
+	assert_true(fstype_is_pseudo("proc"));
+	assert_true(fstype_is_pseudo("cgroup2"));
+	assert_true(fstype_is_pseudo("binfmt_misc"));
+}
+
+static void root_keeps_its_ids_as_an_identity_map(void **state)
+{
+	char *map = userns_identity_map("         0          0 4294967295\n");
+	assert_string_equal(map, "0 0 4294967295\n");
+	free(map);
+	map = userns_identity_map("0 1000 1\n1 100000 65536\n");
+	assert_string_equal(map, "0 0 1\n1 1 65536\n");
+	free(map);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(mountinfo_is_parsed_and_unescaped),
+		cmocka_unit_test(garbage_mountinfo_is_refused),
+		cmocka_unit_test(plan_splits_only_where_mounts_are),
+		cmocka_unit_test(pseudo_and_real_filesystems_are_told_apart),
+		cmocka_unit_test(root_keeps_its_ids_as_an_identity_map),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
