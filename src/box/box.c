@@ -116,11 +116,13 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 	struct box_init init;
 	sigset_t set, old;
 	int sv[2], status;
+	bool created;
 	pid_t pid;
 
 	if (!cwd)
 		return error_set(err, errno, "cannot find the current directory");
 	newroot = xasprintf("%s/mnt", box_dir);
+	created = access(box_dir, F_OK) < 0;
 	if (mkdir_p(newroot, 0700, err) < 0)
 		return error_prefix(err, "cannot create box '%s'", opts->name);
 	if (mount_table_read(&mt, err) < 0)
@@ -161,6 +163,11 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		close(sv[1]);
 		fsplan_release(&plan);
 		userns_explain(e, err);
+		if (created) {
+			/* Bad input leaves nothing behind. */
+			struct error ignored;
+			remove_tree(box_dir, &ignored);
+		}
 		return -1;
 	}
 	if (pid == 0) {

@@ -26,25 +26,30 @@ static char *default_home(struct error *err)
 int store_init(struct store *store, struct error *err)
 {
 	const char *env = getenv("HUTCH_HOME");
-	_cleanup_free_ char *home = NULL;
-	_cleanup_free_ char *boxes = NULL;
-	char *real;
 
 	store->home = NULL;
 	if (env && *env) {
 		if (env[0] != '/')
 			return error_set(err, 0, "HUTCH_HOME must be an absolute path, not '%s'", env);
-		home = xstrdup(env);
-	} else if (!(home = default_home(err))) {
+		store->home = xstrdup(env);
+	} else if (!(store->home = default_home(err))) {
 		return -1;
 	}
-	boxes = xasprintf("%s/boxes", home);
+	return 0;
+}
+
+int store_create(struct store *store, struct error *err)
+{
+	_cleanup_free_ char *boxes = xasprintf("%s/boxes", store->home);
+	char *real;
+
 	if (mkdir_p(boxes, 0700, err) < 0)
 		return error_prefix(err, "cannot create the box store");
 	/* Boxes hide the store by its real path, so resolve symlinks once here. */
-	real = realpath(home, NULL);
+	real = realpath(store->home, NULL);
 	if (!real)
-		return error_set(err, errno, "cannot resolve the box store '%s'", home);
+		return error_set(err, errno, "cannot resolve the box store '%s'", store->home);
+	free(store->home);
 	store->home = real;
 	return 0;
 }
@@ -57,27 +62,33 @@ void store_release(struct store *store)
 
 int store_check_fs(const struct store *store, struct error *err)
 {
-	_cleanup_free_ char *probe = xasprintf("%s/.xattr-probe", store->home);
-	int r;
+	_cleanup_free_ char *dir = xstrdup(store->home);
+	_cleanup_free_ char *probe = NULL;
+	struct stat st;
+	int r, e;
 
-	if (mkdir(probe, 0700) < 0 && errno != EEXIST)
+	/* Probe where the store is or would be created, creating nothing that stays. */
+	while (stat(dir, &st) < 0) {
+		char *slash = strrchr(dir, '/');
+		if (errno != ENOENT || !slash)
+			return error_set(err, errno, "cannot use the box store '%s'", store->home);
+		slash[slash == dir] = '\0';
+	}
+	probe = xasprintf("%s/.hutch-probe-XXXXXX", strcmp(dir, "/") ? dir : "");
+	if (!mkdtemp(probe))
 		return error_set(err, errno, "cannot write to the box store '%s'", store->home);
 	r = setxattr(probe, "user.hutch.probe", "1", 1, 0);
-	if (r < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP)) {
-		rmdir(probe);
+	e = errno;
+	rmdir(probe);
+	if (r < 0 && (e == ENOTSUP || e == EOPNOTSUPP))
 		return error_set(err, 0,
 				 "the box store '%s' is on a filesystem without user extended "
 				 "attributes, which overlayfs needs: set HUTCH_HOME to a folder on "
 				 "ext4, xfs, btrfs or tmpfs",
 				 store->home);
-	}
-	if (r < 0) {
-		int e = errno;
-		rmdir(probe);
+	if (r < 0)
 		return error_set(err, e, "cannot set a user xattr in the box store '%s'",
 				 store->home);
-	}
-	rmdir(probe);
 	return 0;
 }
 

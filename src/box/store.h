@@ -32,11 +32,16 @@ struct store {
 	char *home; /* absolute path of $HUTCH_HOME */
 };
 
-/* Resolve $HUTCH_HOME (or its default) and create it if missing. */
+/* Find $HUTCH_HOME (or its default); creates nothing. */
 int store_init(struct store *store, struct error *err);
+/* Create the store if missing and resolve its real path. */
+int store_create(struct store *store, struct error *err);
 void store_release(struct store *store);
 
-/* Check that the store's filesystem takes user.* xattrs (overlay userxattr). */
+/*
+ * Check that the store's filesystem (or, before it exists, its nearest
+ * existing parent's) takes user.* xattrs, which overlay "userxattr" needs.
+ */
 int store_check_fs(const struct store *store, struct error *err);
 
 /* Validate a box name: 1-64 of [A-Za-z0-9._+@-], not starting with '.' or '-'. */
