@@ -64,15 +64,17 @@ struct fsplan_entry {
 struct fsplan {
 	struct fsplan_entry *v;
 	size_t n;
+	bool privileged; /* the caller is root: it may write anywhere */
 };
 
 /*
  * Plan the box root from the host tree under root (normally "/"; tests pass
  * a scratch folder) and its mount table, whose paths are relative to root.
- * Entries come parents first.
+ * Entries come parents first. Unless privileged, directories in which the
+ * caller can change nothing are bound read-only instead of overlaid.
  */
 int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table *mt,
-		 struct error *err);
+		 bool privileged, struct error *err);
 void fsplan_release(struct fsplan *plan);
 
 #endif

@@ -182,6 +182,23 @@ static int status_to_exit(int status)
 	return EXIT_HUTCH_FAILED;
 }
 
+/*
+ * The program is done: so is the box. End every process left in it, and
+ * only then tell the host side the status: nothing in the box can write
+ * after hutch has returned. What remains is the kernel unmounting the box
+ * when PID 1 exits, which the host side need not wait for.
+ */
+static _Noreturn void finish(int sock, int code)
+{
+	int status;
+
+	kill(-1, SIGKILL);
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
+	write_all(sock, &code, sizeof(code));
+	_exit(code);
+}
+
 void box_init_main(const struct box_init *init)
 {
 	_cleanup_free_ char *pts = NULL;
@@ -191,6 +208,8 @@ void box_init_main(const struct box_init *init)
 
 	/* If hutch dies, the box dies with it: PID 1's exit ends every process in it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Else the lock outlives the run until this process has fully exited. */
+	close(init->lock_fd);
 	if (wait_byte(init->sock) < 0)
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	setsid();
@@ -215,7 +234,6 @@ void box_init_main(const struct box_init *init)
 			_exit(EXIT_HUTCH_FAILED);
 		close(master);
 	}
-	close(init->sock);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -248,7 +266,7 @@ void box_init_main(const struct box_init *init)
 			if (pid <= 0)
 				break;
 			if (pid == child)
-				_exit(status_to_exit(status));
+				finish(init->sock, status_to_exit(status));
 		}
 	}
 }

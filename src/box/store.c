@@ -1,4 +1,7 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -189,4 +192,28 @@ char *store_layer_dir(const struct store *store, const char *name, const char *h
 {
 	_cleanup_free_ char *layer = layer_name_from_path(host_path);
 	return xasprintf("%s/boxes/%s/fs/%s", store->home, name, layer);
+}
+
+int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct error *err)
+{
+	static const char *const names[] = {"running", "mounted"};
+	_cleanup_free_ char *path = xasprintf("%s/%s", box_dir, names[which]);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct timespec pause = {.tv_nsec = 100 * 1000};
+	long waited_ns = 0;
+
+	if (fd < 0)
+		return error_set(err, errno, "cannot open the lock '%s'", path);
+	/* Polled, not blocking: a stuck holder must not hang hutch for ever. */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || waited_ns >= (long)timeout_ms * 1000000)
+			return error_set(err, errno, "cannot lock '%s'", path);
+		nanosleep(&pause, NULL);
+		waited_ns += pause.tv_nsec;
+		if (pause.tv_nsec < 10 * 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
+	return steal_fd(&fd);
 }

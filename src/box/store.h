@@ -9,6 +9,8 @@
  *       tmp/                         the box's private /tmp
  *       mnt/                         empty on the host; the box's root is
  *                                    assembled on it inside the box's mount ns
+ *       running                      flock()ed while a hutch run uses the box
+ *       mounted                      flock()ed while the box's mounts exist
  *
  * LAYER names the host directory the layer sits on: the absolute path
  * without its leading '/', with '%' written "%25" and '/' written "%2F"
@@ -50,6 +52,23 @@ int box_name_check(const char *name, struct error *err);
 /* Newly allocated paths inside the store. */
 char *store_box_dir(const struct store *store, const char *name);
 char *store_layer_dir(const struct store *store, const char *name, const char *host_path);
+
+/*
+ * Box locks. BOX_LOCK_RUNNING is held by the hutch process of a run for its
+ * whole life; BOX_LOCK_MOUNTED from before the box's overlays are mounted
+ * until the kernel has taken them down again (after the run returned: see
+ * box_run). Anything that touches a box's layers holds both.
+ */
+enum box_lock {
+	BOX_LOCK_RUNNING,
+	BOX_LOCK_MOUNTED,
+};
+
+/*
+ * Take a box lock exclusively: at once (timeout_ms 0, failing with
+ * EWOULDBLOCK) or waiting up to timeout_ms. Returns the lock's fd (O_CLOEXEC).
+ */
+int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct error *err);
 
 /* Host path <-> LAYER name; both return newly allocated strings. */
 char *layer_name_from_path(const char *host_path);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -91,7 +93,7 @@ static void plan_splits_only_where_mounts_are(void **state)
 	assert_int_equal(symlink("usr/bin", link), 0);
 
 	assert_int_equal(mount_table_parse(&mt, mountinfo, &err), 0);
-	assert_int_equal(fsplan_build(&plan, root, &mt, &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, true, &err), 0);
 
 	assert_int_equal(find(&plan, "/usr")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/etc")->kind, PLAN_DIR);
@@ -124,6 +126,75 @@ static void plan_splits_only_where_mounts_are(void **state)
 	}
 }
 
+/* Plan root's tree as an unprivileged user (nobody, when the test runs as root). */
+static void plan_unprivileged(const char *root, enum fsplan_kind kinds[4])
+{
+	static const char *const paths[] = {"/empty-ro", "/empty-rw", "/closed", "/full-ro"};
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct mount_table mt = {0};
+		struct fsplan plan;
+		struct error err;
+		if (getuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(2);
+		if (fsplan_build(&plan, root, &mt, false, &err) < 0)
+			_exit(3);
+		for (int i = 0; i < 4; i++) {
+			const struct fsplan_entry *e = find(&plan, paths[i]);
+			enum fsplan_kind k = e ? e->kind : (enum fsplan_kind)-1;
+			if (write(fds[1], &k, sizeof(k)) != sizeof(k))
+				_exit(4);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(read(fds[0], &kinds[i], sizeof(kinds[i])), sizeof(kinds[i]));
+	close(fds[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void unprivileged_plans_skip_overlays_where_nothing_can_change(void **state)
+{
+	char root[] = "/var/tmp/hutch-fsplan-XXXXXX";
+	enum fsplan_kind kinds[4];
+	struct error err;
+
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(chmod(root, 0755), 0);
+	touch(root, "/empty-ro", 1);
+	touch(root, "/empty-rw", 1);
+	touch(root, "/closed", 1);
+	touch(root, "/full-ro", 1);
+	touch(root, "/full-ro/file", 0);
+	char *p = xasprintf("%s/empty-ro", root);
+	assert_int_equal(chmod(p, 0555), 0);
+	free(p);
+	p = xasprintf("%s/empty-rw", root);
+	assert_int_equal(chmod(p, 0777), 0);
+	free(p);
+	p = xasprintf("%s/closed", root);
+	assert_int_equal(chmod(p, 0), 0);
+	free(p);
+	p = xasprintf("%s/full-ro", root);
+	assert_int_equal(chmod(p, 0555), 0);
+	free(p);
+
+	plan_unprivileged(root, kinds);
+	assert_int_equal(kinds[0], PLAN_BIND_RO); /* empty, not writable */
+	assert_int_equal(kinds[1], PLAN_OVERLAY); /* writable */
+	assert_int_equal(kinds[2], PLAN_BIND_RO); /* cannot be entered */
+	assert_int_equal(kinds[3], PLAN_OVERLAY); /* may hold writable files */
+	assert_int_equal(remove_tree(root, &err), 0);
+}
+
 static void pseudo_and_real_filesystems_are_told_apart(void **state)
 {
 	assert_false(fstype_is_pseudo("ext4"));
@@ -150,6 +221,7 @@ int main(void)
 		cmocka_unit_test(mountinfo_is_parsed_and_unescaped),
 		cmocka_unit_test(garbage_mountinfo_is_refused),
 		cmocka_unit_test(plan_splits_only_where_mounts_are),
+		cmocka_unit_test(unprivileged_plans_skip_overlays_where_nothing_can_change),
 		cmocka_unit_test(pseudo_and_real_filesystems_are_told_apart),
 		cmocka_unit_test(root_keeps_its_ids_as_an_identity_map),
 	};
