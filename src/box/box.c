@@ -170,7 +170,7 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		return error_set(err, errno, "cannot find the current directory");
 	newroot = xasprintf("%s/mnt", box_dir);
 	created = access(box_dir, F_OK) < 0;
-	if (mkdir_p(newroot, 0700, err) < 0)
+	if (created && mkdir_p(newroot, 0700, err) < 0)
 		return error_prefix(err, "cannot create box '%s'", opts->name);
 	running = box_lock(box_dir, BOX_LOCK_RUNNING, 0, err);
 	if (running < 0) {
@@ -254,6 +254,8 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 	if (master >= 0)
 		drain(master);
 	tty_restore();
+	/* The run is over; the unmount holder must not carry this lock on. */
+	close(steal_fd(&running));
 	if (code >= 0)
 		hand_over_unmount(pid, mounted);
 	else

@@ -130,6 +130,12 @@ int box_name_check(const char *name, struct error *err)
 	return 0;
 }
 
+bool store_box_exists(const struct store *store, const char *name)
+{
+	_cleanup_free_ char *dir = store_box_dir(store, name);
+	return access(dir, F_OK) == 0;
+}
+
 char *store_box_dir(const struct store *store, const char *name)
 {
 	return xasprintf("%s/boxes/%s", store->home, name);

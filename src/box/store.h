@@ -49,6 +49,8 @@ int store_check_fs(const struct store *store, struct error *err);
 /* Validate a box name: 1-64 of [A-Za-z0-9._+@-], not starting with '.' or '-'. */
 int box_name_check(const char *name, struct error *err);
 
+bool store_box_exists(const struct store *store, const char *name);
+
 /* Newly allocated paths inside the store. */
 char *store_box_dir(const struct store *store, const char *name);
 char *store_layer_dir(const struct store *store, const char *name, const char *host_path);

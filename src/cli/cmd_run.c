@@ -60,7 +60,9 @@ int cmd_run(int argc, char **argv)
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
 	}
-	if (store_check_fs(&store, &err) < 0 || store_create(&store, &err) < 0) {
+	/* A box that exists was made on a filesystem that passed the check. */
+	if ((!store_box_exists(&store, opts.name) && store_check_fs(&store, &err) < 0) ||
+	    store_create(&store, &err) < 0) {
 		error_print(&err);
 		store_release(&store);
 		return EXIT_HUTCH_FAILED;
