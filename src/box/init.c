@@ -1,93 +1,49 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "box/control.h"
 #include "box/init.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
 #include "common/banned.h"
 
-int send_fd(int sock, int fd)
+/* Programs running at once in one box, from all the runs that joined it. */
+#define MAX_CLIENTS 256
+
+struct client {
+	int conn;  /* the hutch run that asked for the program */
+	pid_t pid; /* the program; -1 before the request, 0 once it exited */
+	int code;  /* its exit code, once pid is 0 */
+	bool gone; /* the client hung up: its program was killed */
+};
+
+/* Signals sent to PID 1 itself go on to every program's process group. */
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT};
+
+static int status_to_exit(int status)
 {
-	char byte = 'F';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u = {0};
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return -1;
-	return 0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_HUTCH_FAILED;
 }
-
-int recv_fd(int sock)
-{
-	char byte;
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *c;
-	ssize_t n;
-	int fd;
-
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return -1;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return errno = EPROTO, -1;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
-static int wait_byte(int sock)
-{
-	char byte;
-	ssize_t n;
-
-	do
-		n = read(sock, &byte, 1);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
-}
-
-/* Signals PID 1 passes on to the program; the rest keep their defaults. */
-static const int forwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
-				SIGUSR2, SIGWINCH, SIGCONT, SIGALRM};
 
 /* execv, running a script without #! with /bin/sh as execvp does. */
 static void exec_file(const char *path, char **argv)
@@ -113,7 +69,7 @@ static void exec_file(const char *path, char **argv)
  * executable" (126) by the first match that exists, as a shell does;
  * execvp reports EACCES for any unreadable PATH entry on the way.
  */
-static _Noreturn void exec_search(char **argv)
+void exec_search(char **argv)
 {
 	const char *name = argv[0];
 	const char *path = getenv("PATH");
@@ -149,15 +105,20 @@ static _Noreturn void exec_search(char **argv)
 	die_errno(EXIT_CANNOT_EXECUTE, "cannot execute '%s'", name);
 }
 
-static _Noreturn void exec_program(const struct box_init *init, const char *pts)
+/* In the forked child: become the requested program. */
+static _Noreturn void start_program(struct request *req, int conn, const char *pts)
 {
 	sigset_t none;
+	char go;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	/* Its own session: terminal signals and job control belong to it alone. */
 	setsid();
+	for (int i = 0; i < CONTROL_MAX_FDS; i++)
+		if (req->fds[i] >= 0 && dup2(req->fds[i], i) < 0)
+			_exit(EXIT_HUTCH_FAILED);
 	if (pts) {
 		int fd = open(pts, O_RDWR | O_NOCTTY);
 		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
@@ -169,95 +130,172 @@ static _Noreturn void exec_program(const struct box_init *init, const char *pts)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	umask(init->umask);
-	exec_search(init->argv);
+	/* The client has set the terminal's size: the program may start. */
+	if (read_all(conn, &go, 1) != 1 || go != 'G')
+		_exit(EXIT_HUTCH_FAILED);
+	umask((mode_t)req->umask);
+	if (chdir(req->cwd) < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot enter the working directory '%s' in the box",
+			  req->cwd);
+	environ = req->envp;
+	exec_search(req->argv);
 }
 
-static int status_to_exit(int status)
+static void reply_error(int conn, const char *msg)
 {
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_HUTCH_FAILED;
+	control_send(conn, 'E', msg, strlen(msg), NULL, 0);
+}
+
+/* Read a request from conn and start its program; returns its pid or -1. */
+static pid_t serve(const struct box_init *init, int conn)
+{
+	_cleanup_free_ char *pts = NULL;
+	_cleanup_close_ int master = -1;
+	_cleanup_close_ int pidfd = -1;
+	struct request req;
+	struct error err;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fds[2];
+	pid_t pid;
+
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid())
+		return -1;
+	if (request_recv(conn, &req, &err) < 0) {
+		request_release(&req);
+		return -1;
+	}
+	if (!(req.flags & REQUEST_ROOT) != !init->as_root) {
+		reply_error(conn, init->as_root
+					  ? "the box is running with --root: join it with --root"
+					  : "the box is running without --root: join it without");
+		request_release(&req);
+		return -1;
+	}
+	if (req.flags & REQUEST_PTY) {
+		char name[64];
+		master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+		    ptsname_r(master, name, sizeof(name)) != 0) {
+			reply_error(conn, "cannot create the box's terminal");
+			request_release(&req);
+			return -1;
+		}
+		pts = xstrdup(name);
+	}
+	pid = fork();
+	if (pid == 0)
+		start_program(&req, conn, pts);
+	request_release(&req);
+	if (pid < 0) {
+		reply_error(conn, "cannot start the program");
+		return -1;
+	}
+	/* A pidfd lets the client signal the program from outside the box. */
+	pidfd = pidfd_open(pid, 0);
+	fds[0] = pidfd;
+	fds[1] = master;
+	if (pidfd < 0 || control_send(conn, 'P', NULL, 0, fds, master >= 0 ? 2 : 1) < 0) {
+		kill(pid, SIGKILL);
+		return pid; /* reaped like any other; the client is gone */
+	}
+	return pid;
 }
 
 /*
- * The program is done: so is the box. End every process left in it, and
- * only then tell the host side the status: nothing in the box can write
+ * The box is done once its last program has exited. End every process left
+ * in it, and only then tell the last client: nothing in the box can write
  * after hutch has returned. What remains is the kernel unmounting the box
- * when PID 1 exits, which the host side need not wait for.
+ * when PID 1 exits, which no client waits for (see box_run).
  */
-static _Noreturn void finish(int sock, int code)
+static _Noreturn void finish(const struct box_init *init, struct client *last, int listener)
 {
 	int status;
 
+	unlinkat(init->box_dirfd, "control", 0);
+	close(listener);
 	kill(-1, SIGKILL);
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
-	write_all(sock, &code, sizeof(code));
-	_exit(code);
+	if (last && last->pid == 0)
+		write_all(last->conn, &last->code, sizeof(last->code));
+	_exit(0);
 }
 
-void box_init_main(const struct box_init *init)
+static void drop(struct client *clients, size_t *nclients, size_t i)
 {
-	_cleanup_free_ char *pts = NULL;
-	struct error err;
-	sigset_t set;
-	pid_t child;
+	close(clients[i].conn);
+	clients[i] = clients[--*nclients];
+}
 
-	/* If hutch dies, the box dies with it: PID 1's exit ends every process in it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Else the lock outlives the run until this process has fully exited. */
-	close(init->lock_fd);
-	if (wait_byte(init->sock) < 0)
-		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
-	setsid();
-	umask(0);
-	if (box_root_mount(&init->root, init->plan, &err) < 0 || net_loopback_up(&err) < 0) {
-		error_print(&err);
-		_exit(EXIT_HUTCH_FAILED);
-	}
-	if (chdir(init->cwd) < 0)
-		die_errno(EXIT_HUTCH_FAILED, "cannot enter the working directory '%s' in the box",
-			  init->cwd);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		die_errno(EXIT_HUTCH_FAILED, "cannot set no_new_privs");
-	if (init->use_pty) {
-		int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-		char name[64];
-		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-		    ptsname_r(master, name, sizeof(name)) != 0)
-			die_errno(EXIT_HUTCH_FAILED, "cannot create the box's terminal");
-		pts = xstrdup(name);
-		if (send_fd(init->sock, master) < 0 || wait_byte(init->sock) < 0)
-			_exit(EXIT_HUTCH_FAILED);
-		close(master);
-	}
+static _Noreturn void box_loop(const struct box_init *init)
+{
+	struct client clients[MAX_CLIENTS];
+	struct pollfd fds[2 + MAX_CLIENTS];
+	size_t nclients = 0;
+	int listener = init->listener;
+	sigset_t set;
+	int sfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaddset(&set, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-
-	child = fork();
-	if (child < 0)
-		die_errno(EXIT_HUTCH_FAILED, "cannot start '%s'", init->argv[0]);
-	if (child == 0)
-		exec_program(init, pts);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot watch signals");
+	clients[nclients++] = (struct client){.conn = init->sock, .pid = -1};
 
 	for (;;) {
-		siginfo_t info;
-		int sig = sigwaitinfo(&set, &info);
+		size_t n = 0;
 
-		if (sig < 0)
-			continue;
-		if (sig != SIGCHLD) {
-			/* To the program's process group, as a terminal would. */
-			if (kill(-child, sig) < 0)
-				kill(child, sig);
-			continue;
+		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = nclients < MAX_CLIENTS ? listener : -1,
+					   .events = POLLIN};
+		/*
+		 * Before its request, a client is read; after, only its hang-up
+		 * matters: the 'G' it sends is for the program, which reads it.
+		 */
+		for (size_t i = 0; i < nclients; i++)
+			fds[n++] = (struct pollfd){.fd = clients[i].gone ? -1 : clients[i].conn,
+						   .events = clients[i].pid < 0 ? POLLIN : POLLRDHUP};
+		if (poll(fds, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno(EXIT_HUTCH_FAILED, "cannot wait for the box's programs");
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+				for (size_t i = 0; i < nclients; i++)
+					if (clients[i].pid > 0)
+						kill(-clients[i].pid, (int)si.ssi_signo);
+		}
+		if (fds[1].revents & POLLIN) {
+			int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+			struct timeval tv = {.tv_sec = 5};
+			/* A request comes at once; a client that stalls must not stall the box. */
+			if (conn >= 0 && setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+				clients[nclients++] = (struct client){.conn = conn, .pid = -1};
+			else if (conn >= 0)
+				close(conn);
+		}
+		/* fds[2 + i] follow clients[i] as they were when polled: walk backwards. */
+		for (size_t i = n - 2; i-- > 0;) {
+			short ev = fds[2 + i].revents;
+			if (!ev || i >= nclients || fds[2 + i].fd != clients[i].conn)
+				continue;
+			if (clients[i].pid < 0) {
+				clients[i].pid = serve(init, clients[i].conn);
+				if (clients[i].pid < 0)
+					drop(clients, &nclients, i);
+			} else if (clients[i].pid > 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR))) {
+				/* The client went away: its program goes with it. */
+				kill(-clients[i].pid, SIGKILL);
+				kill(clients[i].pid, SIGKILL);
+				clients[i].gone = true;
+			}
 		}
 		/* PID 1 inherits every orphan in the box: reap them all. */
 		for (;;) {
@@ -265,8 +303,60 @@ void box_init_main(const struct box_init *init)
 			pid_t pid = waitpid(-1, &status, WNOHANG);
 			if (pid <= 0)
 				break;
-			if (pid == child)
-				finish(init->sock, status_to_exit(status));
+			for (size_t i = 0; i < nclients; i++) {
+				if (clients[i].pid != pid)
+					continue;
+				clients[i].pid = 0;
+				clients[i].code = status_to_exit(status);
+				if (clients[i].conn == init->sock)
+					/* The creating run may return now while others go on. */
+					prctl(PR_SET_PDEATHSIG, 0);
+				if (nclients == 1)
+					finish(init, &clients[i], listener);
+				if (!clients[i].gone)
+					write_all(clients[i].conn, &clients[i].code,
+						  sizeof(clients[i].code));
+				drop(clients, &nclients, i);
+				break;
+			}
 		}
+		if (nclients == 0)
+			finish(init, NULL, listener);
 	}
+}
+
+void box_init_main(const struct box_init *init)
+{
+	struct error err;
+	char go;
+
+	/* If the creating hutch dies, the box dies with it (until its program is done). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Else the lock would outlive the run until this process has fully exited. */
+	close(init->lock_fds[0]);
+	close(init->lock_fds[1]);
+	/* Nothing else hutch or its caller had open may reach the programs. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (read_all(init->sock, &go, 1) != 1)
+		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
+	setsid();
+	umask(0);
+	if (box_root_mount(&init->root, init->plan, &err) < 0 || net_loopback_up(&err) < 0) {
+		error_print(&err);
+		_exit(EXIT_HUTCH_FAILED);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot set no_new_privs");
+	/*
+	 * Each program gets its stdio from its own run. Holding the creating
+	 * run's would keep a pipe reading it open while others still run.
+	 */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
+	box_loop(init);
 }

@@ -1,4 +1,9 @@
-/* PID 1 of a box: builds the box's root, starts the program, reaps, forwards. */
+/*
+ * PID 1 of a box: builds the box's root, then starts programs on request
+ * (box/control.h) from the hutch run that created the box and from every
+ * run that joins it, reaps orphans, and ends the box when its last program
+ * has exited.
+ */
 #ifndef HUTCH_BOX_INIT_H
 #define HUTCH_BOX_INIT_H
 
@@ -10,27 +15,23 @@
 struct box_init {
 	struct box_root root;
 	const struct fsplan *plan;
-	char **argv;
-	const char *cwd;
-	bool use_pty;   /* give the program a pty of the box's own */
-	int sock;       /* SOCK_SEQPACKET to the host-side hutch */
-	int lock_fd;    /* the host side's lock on the box, closed at once */
-	mode_t umask;   /* the caller's, restored for the program */
+	bool as_root;   /* the box maps its user to uid 0 */
+	int sock;       /* stream socket to the hutch run that creates the box */
+	int listener;   /* the box's control socket, bound and listening */
+	int box_dirfd;  /* the box's directory, to unlink the control socket */
+	int lock_fds[2]; /* the creating run's locks on the box, closed at once */
 };
 
 /*
- * The protocol on sock: the host side sends one byte once the id maps are
- * written; with use_pty, init sends the pty master (SCM_RIGHTS) and waits
- * for one more byte (window size and modes are set) before it starts the
- * program. When the program exits, init kills what is left in the box,
- * sends its exit code (an int: the status, 128+N for signal N) and exits
- * with it. Never returns; exits 125 without sending a code after printing
- * why the box could not start.
+ * The creating run first sends one byte on sock once the id maps are
+ * written; then it is a client like any other. Never returns: exits once
+ * the last program has exited and every process in the box is gone (after
+ * sending each client its program's exit code), or exits 125 after
+ * printing why the box could not start.
  */
 _Noreturn void box_init_main(const struct box_init *init);
 
-/* Send and receive one fd over a unix socket. */
-int send_fd(int sock, int fd);
-int recv_fd(int sock);
+/* Exec argv[0] found in PATH; exits 127 when not found, 126 when not executable. */
+_Noreturn void exec_search(char **argv);
 
 #endif

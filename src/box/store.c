@@ -200,9 +200,11 @@ char *store_layer_dir(const struct store *store, const char *name, const char *h
 	return xasprintf("%s/boxes/%s/fs/%s", store->home, name, layer);
 }
 
-int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct error *err)
+int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, int timeout_ms,
+	     struct error *err)
 {
-	static const char *const names[] = {"running", "mounted"};
+	int op = (mode == BOX_LOCK_SHARED ? LOCK_SH : LOCK_EX) | LOCK_NB;
+	static const char *const names[] = {"running", "mounted", "setup"};
 	_cleanup_free_ char *path = xasprintf("%s/%s", box_dir, names[which]);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	struct timespec pause = {.tv_nsec = 100 * 1000};
@@ -211,7 +213,7 @@ int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct er
 	if (fd < 0)
 		return error_set(err, errno, "cannot open the lock '%s'", path);
 	/* Polled, not blocking: a stuck holder must not hang hutch for ever. */
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK || waited_ns >= (long)timeout_ms * 1000000)
@@ -222,4 +224,33 @@ int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct er
 			pause.tv_nsec *= 2;
 	}
 	return steal_fd(&fd);
+}
+
+int box_lock_idle(const char *box_dir, const char *name, struct box_idle_lock *lock,
+		  struct error *err)
+{
+	lock->running = box_lock(box_dir, BOX_LOCK_RUNNING, BOX_LOCK_EXCLUSIVE, 0, err);
+	lock->mounted = -1;
+	if (lock->running < 0) {
+		if (err->errnum == EWOULDBLOCK)
+			error_set(err, 0, "box '%s' is running: stop its programs first", name);
+		return -1;
+	}
+	lock->mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
+	if (lock->mounted < 0) {
+		box_unlock_idle(lock);
+		if (err->errnum == EWOULDBLOCK)
+			error_set(err, 0, "box '%s' is still being unmounted after 10 s", name);
+		return -1;
+	}
+	return 0;
+}
+
+void box_unlock_idle(struct box_idle_lock *lock)
+{
+	if (lock->running >= 0)
+		close(lock->running);
+	if (lock->mounted >= 0)
+		close(lock->mounted);
+	lock->running = lock->mounted = -1;
 }

@@ -9,8 +9,8 @@
  *       tmp/                         the box's private /tmp
  *       mnt/                         empty on the host; the box's root is
  *                                    assembled on it inside the box's mount ns
- *       running                      flock()ed while a hutch run uses the box
- *       mounted                      flock()ed while the box's mounts exist
+ *       control                      unix socket of the running box's PID 1
+ *       running, mounted, setup      lock files (see box_lock)
  *
  * LAYER names the host directory the layer sits on: the absolute path
  * without its leading '/', with '%' written "%25" and '/' written "%2F"
@@ -56,21 +56,48 @@ char *store_box_dir(const struct store *store, const char *name);
 char *store_layer_dir(const struct store *store, const char *name, const char *host_path);
 
 /*
- * Box locks. BOX_LOCK_RUNNING is held by the hutch process of a run for its
- * whole life; BOX_LOCK_MOUNTED from before the box's overlays are mounted
- * until the kernel has taken them down again (after the run returned: see
- * box_run). Anything that touches a box's layers holds both.
+ * Box locks (flock on files in the box's directory).
+ * BOX_LOCK_RUNNING: every hutch run in the box holds it shared for its
+ * whole life, so an exclusive hold means no program runs in the box.
+ * BOX_LOCK_MOUNTED: held exclusively from before the box's overlays are
+ * mounted until the kernel has taken them down again (after the run
+ * returned: see box_run).
+ * BOX_LOCK_SETUP: held while a run decides whether to join the box's
+ * running PID 1 or to start one, so two runs never both start one.
+ * Anything that changes a box's layers (commit, reset, rm) holds both
+ * exclusively: box_lock_idle().
  */
 enum box_lock {
 	BOX_LOCK_RUNNING,
 	BOX_LOCK_MOUNTED,
+	BOX_LOCK_SETUP,
+};
+
+enum box_lock_mode {
+	BOX_LOCK_SHARED,
+	BOX_LOCK_EXCLUSIVE,
 };
 
 /*
- * Take a box lock exclusively: at once (timeout_ms 0, failing with
- * EWOULDBLOCK) or waiting up to timeout_ms. Returns the lock's fd (O_CLOEXEC).
+ * Take a box lock: at once (timeout_ms 0, failing with EWOULDBLOCK in
+ * err->errnum) or waiting up to timeout_ms. Returns the lock's fd (O_CLOEXEC).
  */
-int box_lock(const char *box_dir, enum box_lock which, int timeout_ms, struct error *err);
+int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, int timeout_ms,
+	     struct error *err);
+
+struct box_idle_lock {
+	int running; /* fds; -1 when not held */
+	int mounted;
+};
+
+/*
+ * Lock a box that must not be running, for changing its layers: fails with
+ * "box 'NAME' is running" when a program runs in it, waits (bounded) for
+ * the kernel to finish unmounting a box that has just stopped.
+ */
+int box_lock_idle(const char *box_dir, const char *name, struct box_idle_lock *lock,
+		  struct error *err);
+void box_unlock_idle(struct box_idle_lock *lock);
 
 /* Host path <-> LAYER name; both return newly allocated strings. */
 char *layer_name_from_path(const char *host_path);

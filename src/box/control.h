@@ -1,0 +1,60 @@
+/*
+ * The box's control protocol: how a hutch process asks a box's PID 1 to
+ * start a program. The hutch run that creates a box speaks it over a
+ * socketpair; every later run of the same box while it is up connects to
+ * the box's control socket (boxes/NAME/control) and joins: the kernel
+ * refuses a second overlay on the same upper dir, and programs of one box
+ * must see one another anyway.
+ *
+ *   client -> init   request: header + strings, with fds 0-2 (SCM_RIGHTS)
+ *   init -> client   reply 'P' with a pidfd of the program (+ pty master),
+ *                    or 'E' with a one-line error
+ *   client -> init   'G' once the pty has its size: the program may start
+ *   init -> client   the exit code (int) when the program has exited
+ *
+ * Everything goes over SOCK_STREAM unix sockets, and both ends are the same
+ * user (the store is mode 0700; init checks SO_PEERCRED anyway).
+ */
+#ifndef HUTCH_BOX_CONTROL_H
+#define HUTCH_BOX_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define CONTROL_MAX_FDS 3
+#define CONTROL_MAX_REQUEST (4u << 20) /* argv + environment, bytes */
+
+enum request_flags {
+	REQUEST_PTY = 1 << 0,  /* give the program a pty of the box's own */
+	REQUEST_ROOT = 1 << 1, /* the caller asked for --root */
+};
+
+struct request {
+	uint32_t flags;
+	uint32_t umask;
+	char *cwd;
+	char **argv; /* NULL-terminated */
+	char **envp; /* NULL-terminated */
+	int fds[CONTROL_MAX_FDS]; /* stdin, stdout, stderr; -1 if not sent */
+	char *blob;  /* storage behind cwd/argv/envp when received */
+};
+
+/* Send a request with this process's fds 0-2. */
+int request_send(int sock, const struct request *req, struct error *err);
+/* Receive one; the fds received are O_CLOEXEC. */
+int request_recv(int sock, struct request *req, struct error *err);
+void request_release(struct request *req);
+
+/* Send a message of one tag byte plus data, with up to 2 fds. */
+int control_send(int sock, char tag, const void *data, size_t len, const int *fds, size_t nfds);
+/*
+ * Receive one message sent by control_send into buf (len at most cap);
+ * returns its length (without the tag) and stores the tag and fds.
+ * Returns -1 on error or end of stream.
+ */
+ssize_t control_recv(int sock, char *tag, void *buf, size_t cap, int *fds, size_t *nfds);
+
+#endif
