@@ -348,9 +348,17 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 	if (box_dirfd < 0)
 		return error_set(err, errno, "cannot open box '%s'", opts->name);
 	/* Shared with every other run of the box; a commit or reset takes it alone. */
-	running = box_lock(box_dir, BOX_LOCK_RUNNING, BOX_LOCK_SHARED, 10000, err);
+	running = box_lock(box_dir, BOX_LOCK_RUNNING, BOX_LOCK_SHARED, 2000, err);
+	if (running < 0 && err->errnum == EWOULDBLOCK) {
+		warn("waiting for box '%s': a commit, reset or rm is using it", opts->name);
+		running = box_lock(box_dir, BOX_LOCK_RUNNING, BOX_LOCK_SHARED, -1, err);
+	}
 	if (running < 0)
-		return error_prefix(err, "box '%s' is busy", opts->name);
+		return error_prefix(err, "cannot use box '%s'", opts->name);
+	struct stat st;
+	if (fstat(box_dirfd, &st) < 0 || st.st_nlink == 0)
+		return error_set(err, 0, "box '%s' was removed while this run waited for it",
+				 opts->name);
 	futimens(running, NULL); /* "last used", for hutch list */
 
 	/* Blocked before any child exists, so no signal slips past the signalfd. */

@@ -161,6 +161,46 @@ static bool could_change(const char *host)
 }
 
 static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *path,
+		     const char *target, mode_t mode);
+
+/*
+ * Copy-up of a directory in an unprivileged overlay gives the copy the
+ * original's owner, which fails (EOVERFLOW) when that owner is not mapped in
+ * the box: writing into /var/tmp (root's, mode 1777) would fail in a box
+ * although the user may write there. The root of a layer is never copied
+ * up, so such a writable directory below a layer gets a layer of its own,
+ * mounted over the outer one. Looked for among a layer's children, and its
+ * grandchildren under /run and /var (/run/user/UID): deeper ones are rare,
+ * and every directory looked at costs start-up time.
+ */
+static void add_islands(struct fsplan *plan, const char *root, const char *path, int depth,
+			bool blocked)
+{
+	_cleanup_free_ char *host = xasprintf("%s%s", root, path);
+	_cleanup_closedir_ DIR *d = opendir(host);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		_cleanup_free_ char *child = xasprintf("%s/%s", path, e->d_name);
+		_cleanup_free_ char *child_host = xasprintf("%s%s", root, child);
+		if (lstat(child_host, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		bool mapped = st.st_uid == getuid() && st.st_gid == getgid();
+		if (access(child_host, W_OK) == 0 && (blocked || !mapped)) {
+			plan_add(plan, PLAN_OVERLAY, child, NULL, st.st_mode);
+			plan->v[plan->n - 1].nested = true;
+		} else if (depth > 1 && access(child_host, X_OK) == 0) {
+			add_islands(plan, root, child, depth - 1, blocked || !mapped);
+		}
+	}
+}
+
+static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *path,
 		     const char *target, mode_t mode)
 {
 	struct fsplan_entry *e;
@@ -171,6 +211,7 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
 	e->path = xstrdup(path);
 	e->target = target ? xstrdup(target) : NULL;
 	e->mode = mode;
+	e->nested = false;
 }
 
 static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
@@ -235,6 +276,9 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 	if (!mount_table_has_below(mt, path)) {
 		bool cow = plan->privileged || could_change(host);
 		plan_add(plan, cow ? PLAN_OVERLAY : PLAN_BIND_RO, path, NULL, st.st_mode);
+		if (cow && !plan->privileged)
+			add_islands(plan, root, path, !strcmp(path, "/run") || !strcmp(path, "/var") ? 2 : 1,
+				    false);
 		return 0;
 	}
 	if (depth >= PLAN_MAX_DEPTH) {

@@ -59,6 +59,7 @@ struct fsplan_entry {
 	char *path;   /* absolute path inside the box (= on the host) */
 	char *target; /* PLAN_SYMLINK only */
 	mode_t mode;  /* file type and permissions on the host */
+	bool nested;  /* PLAN_OVERLAY inside another overlay: mounted after it */
 };
 
 struct fsplan {

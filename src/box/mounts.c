@@ -177,6 +177,7 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 struct overlay_work {
 	const struct box_root *root;
 	const struct fsplan *plan;
+	bool nested; /* this pass mounts the nested overlays */
 	size_t next; /* next plan index to take, atomically */
 	int failed;
 	struct error err;
@@ -192,7 +193,7 @@ static void *overlay_worker(void *arg)
 		if (i >= w->plan->n || __atomic_load_n(&w->failed, __ATOMIC_RELAXED))
 			return NULL;
 		const struct fsplan_entry *e = &w->plan->v[i];
-		if (e->kind != PLAN_OVERLAY)
+		if (e->kind != PLAN_OVERLAY || e->nested != w->nested)
 			continue;
 		_cleanup_free_ char *target = xasprintf("%s%s", w->root->newroot, e->path);
 		_cleanup_free_ char *layer = layer_name_from_path(e->path);
@@ -208,10 +209,10 @@ static void *overlay_worker(void *arg)
  * kernel probes the work dir with a tmpfile, xattrs and a whiteout rename),
  * and the overlays are independent, so they are mounted on parallel threads.
  */
-static int mount_overlays(const struct box_root *root, const struct fsplan *plan,
+static int mount_overlays(const struct box_root *root, const struct fsplan *plan, bool nested,
 			  struct error *err)
 {
-	struct overlay_work w = {.root = root, .plan = plan};
+	struct overlay_work w = {.root = root, .plan = plan, .nested = nested};
 	pthread_t threads[3];
 	size_t nthreads = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -242,13 +243,16 @@ int box_root_mount(const struct box_root *root, const struct fsplan *plan, struc
 	/* Everything but the overlays, parents first; then the overlays' mount points exist. */
 	for (size_t i = 0; i < plan->n; i++) {
 		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, plan->v[i].path);
-		int r = plan->v[i].kind == PLAN_OVERLAY
-				? make_target(target, S_IFDIR | 0755, err)
-				: mount_entry(root, &plan->v[i], target, err);
+		int r = 0;
+		if (plan->v[i].kind != PLAN_OVERLAY)
+			r = mount_entry(root, &plan->v[i], target, err);
+		else if (!plan->v[i].nested)
+			r = make_target(target, S_IFDIR | 0755, err);
 		if (r < 0)
 			return -1;
 	}
-	if (mount_overlays(root, plan, err) < 0)
+	/* Nested overlays go on top of the outer ones, on their existing dirs. */
+	if (mount_overlays(root, plan, false, err) < 0 || mount_overlays(root, plan, true, err) < 0)
 		return -1;
 	/* The store (every box's) is an empty, read-only folder inside. */
 	hide = xasprintf("%s%s", root->newroot, root->store_home);

@@ -216,7 +216,7 @@ int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, 
 	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
 			continue;
-		if (errno != EWOULDBLOCK || waited_ns >= (long)timeout_ms * 1000000)
+		if (errno != EWOULDBLOCK || (timeout_ms >= 0 && waited_ns >= (long)timeout_ms * 1000000))
 			return error_set(err, errno, "cannot lock '%s'", path);
 		nanosleep(&pause, NULL);
 		waited_ns += pause.tv_nsec;

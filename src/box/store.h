@@ -80,7 +80,8 @@ enum box_lock_mode {
 
 /*
  * Take a box lock: at once (timeout_ms 0, failing with EWOULDBLOCK in
- * err->errnum) or waiting up to timeout_ms. Returns the lock's fd (O_CLOEXEC).
+ * err->errnum), waiting up to timeout_ms, or for as long as it takes
+ * (timeout_ms < 0). Returns the lock's fd (O_CLOEXEC).
  */
 int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, int timeout_ms,
 	     struct error *err);

@@ -17,6 +17,12 @@ static int cmd_version(int argc, char **argv);
 
 static const struct command commands[] = {
 	{"run", cmd_run, "run a command in a box"},
+	{"shell", cmd_shell, "start an interactive shell in a box"},
+	{"list", cmd_list, "list the boxes"},
+	{"diff", cmd_diff, "show what a box changed"},
+	{"commit", cmd_commit, "apply a box's changes to the host"},
+	{"reset", cmd_reset, "discard a box's changes"},
+	{"rm", cmd_rm, "delete a box"},
 	{"help", cmd_help, "show this help"},
 	{"version", cmd_version, "print hutch's version"},
 };

@@ -12,6 +12,16 @@ struct command {
 };
 
 int cmd_run(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
+
+struct box_run_opts;
+/* Check the box name and store, run opts->argv in the box; an exit status. */
+int run_in_box(const struct box_run_opts *opts);
+int cmd_list(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 /* "hutch: <msg>" plus a hint to --help, exit 125. */
 _Noreturn void usage_error(const char *cmd, const char *fmt, ...)

@@ -30,9 +30,7 @@ int cmd_run(int argc, char **argv)
 		{0},
 	};
 	struct box_run_opts opts = {.name = BOX_DEFAULT_NAME};
-	struct store store;
-	struct error err;
-	int c, status;
+	int c;
 
 	opterr = 0;
 	/* '+': options end at the command, so its own options stay its own. */
@@ -56,18 +54,27 @@ int cmd_run(int argc, char **argv)
 	if (optind >= argc)
 		usage_error("run ", "missing command to run");
 	opts.argv = argv + optind;
-	if (box_name_check(opts.name, &err) < 0 || store_init(&store, &err) < 0) {
+	return run_in_box(&opts);
+}
+
+int run_in_box(const struct box_run_opts *opts)
+{
+	struct store store;
+	struct error err;
+	int status;
+
+	if (box_name_check(opts->name, &err) < 0 || store_init(&store, &err) < 0) {
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
 	}
 	/* A box that exists was made on a filesystem that passed the check. */
-	if ((!store_box_exists(&store, opts.name) && store_check_fs(&store, &err) < 0) ||
+	if ((!store_box_exists(&store, opts->name) && store_check_fs(&store, &err) < 0) ||
 	    store_create(&store, &err) < 0) {
 		error_print(&err);
 		store_release(&store);
 		return EXIT_HUTCH_FAILED;
 	}
-	status = box_run(&store, &opts, &err);
+	status = box_run(&store, opts, &err);
 	if (status < 0) {
 		error_print(&err);
 		status = EXIT_HUTCH_FAILED;

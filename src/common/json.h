@@ -1,0 +1,23 @@
+/*
+ * Just enough JSON output for hutch's --json modes.
+ *
+ * Strings come from the filesystem, where a name is any bytes but '/' and
+ * NUL, so they are escaped: '"', '\\' and control characters as JSON escapes,
+ * valid UTF-8 passed through as is, and each byte of an invalid UTF-8
+ * sequence written as \u00XX (the byte read as Latin-1). The output is thus
+ * always valid JSON; a name that is not UTF-8 prints like the Latin-1 name
+ * it would be, which is the one ambiguity.
+ */
+#ifndef HUTCH_COMMON_JSON_H
+#define HUTCH_COMMON_JSON_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+/* Write s as a quoted JSON string. */
+void json_write_string(FILE *f, const char *s);
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if s starts an invalid one. */
+size_t utf8_sequence_length(const unsigned char *s);
+
+#endif
