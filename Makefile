@@ -10,8 +10,12 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 CPPFLAGS += -D_GNU_SOURCE -Isrc
-HUTCH_CFLAGS = -std=gnu11 $(WARN) -MMD -MP $(CFLAGS)
+HUTCH_CFLAGS = -std=gnu11 $(WARN) -MMD -MP $(CFLAGS) $(PKG_CFLAGS)
 LDLIBS ?=
+# inih (libinih-dev) reads profiles (src/policy/profile.c); jansson (libjansson-dev) the event log (src/cli/cmd_log.c).
+HUTCH_PKGS += inih jansson
+# libseccomp builds the box's syscall filter (src/policy/seccomp.c).
+HUTCH_PKGS += libseccomp
 
 # Every .c under src/ belongs to hutch except the guest side of the VM,
 # which is built by its own rules (static, for inside the guest).
@@ -21,6 +25,8 @@ LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(HUTCH_PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(HUTCH_PKGS))
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 
@@ -34,7 +40,7 @@ all: $(BUILD)/hutch
 -include $(wildcard src/*/*.mk)
 
 $(BUILD)/hutch: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PKG_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -42,7 +48,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS) $(PKG_LIBS)
 
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,8 @@
 #include "box/init.h"
 #include "box/tty.h"
 #include "box/userns.h"
+#include "policy/eventlog.h"
+#include "policy/limits.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -32,6 +36,8 @@
 /* A joining run retries when the box stopped between its connect and its request. */
 #define JOIN_ATTEMPTS 3
 #define RETRY -2
+/* The box went away while the program ran (its PID 1 was killed). */
+#define LOST -4
 
 /* Signals passed on to the program (SIGWINCH resizes its terminal instead). */
 static const int relayed[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
@@ -60,25 +66,31 @@ static void drain(int master)
 			break;
 }
 
+/* relay() results besides an exit code. */
+#define RELAY_LOST -1     /* the box went away without a code */
+#define RELAY_TIMEOUT -3  /* --timeout expired first */
+
 /*
  * Relay signals and the terminal until the box sends the program's exit
- * code on conn. Returns the code, or -1 when the box went away without one.
+ * code on conn (and, if a limit ended it, why: into why, NUL-terminated).
  */
-static int relay(int conn, int sfd, int pidfd, int master)
+static int relay(int conn, int sfd, int pidfd, int master, int timer, char *why, size_t len)
 {
-	struct pollfd fds[4] = {
+	struct pollfd fds[5] = {
 		{.fd = sfd, .events = POLLIN},
 		{.fd = conn, .events = POLLIN},
 		{.fd = master >= 0 ? STDIN_FILENO : -1, .events = POLLIN},
 		{.fd = master, .events = POLLIN},
+		{.fd = timer, .events = POLLIN},
 	};
 	char buf[16384];
 
+	why[0] = '\0';
 	for (;;) {
 		if (poll(fds, ARRAY_SIZE(fds), -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			return RELAY_LOST;
 		}
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -93,9 +105,24 @@ static int relay(int conn, int sfd, int pidfd, int master)
 			}
 		}
 		if (fds[1].revents) {
-			int code;
-			return read_all(conn, &code, sizeof(code)) == sizeof(code) ? code : -1;
+			char msg[sizeof(int) + 512], tag;
+			int fdv[CONTROL_MAX_FDS], code;
+			size_t nfds = 0;
+			ssize_t n = control_recv(conn, &tag, msg, sizeof(msg), fdv, &nfds);
+			for (size_t i = 0; i < nfds; i++)
+				close(fdv[i]);
+			if (n < (ssize_t)sizeof(int) || tag != 'X')
+				return RELAY_LOST;
+			memcpy(&code, msg, sizeof(int));
+			n -= (ssize_t)sizeof(int);
+			if (n > 0 && (size_t)n < len) {
+				memcpy(why, msg + sizeof(int), (size_t)n);
+				why[n] = '\0';
+			}
+			return code;
 		}
+		if (fds[4].revents & POLLIN)
+			return RELAY_TIMEOUT;
 		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 			if (n <= 0 || write_all(master, buf, (size_t)n) < 0)
@@ -111,16 +138,26 @@ static int relay(int conn, int sfd, int pidfd, int master)
 	}
 }
 
+/* What a run needs besides its options: who to kill on --timeout, where to log. */
+struct run_ctx {
+	pid_t init;           /* the box's PID 1 when this run started the box, else 0 */
+	int log_fd;
+	struct limits *limits; /* when this run started the box, else NULL */
+};
+
 /*
  * Ask the box's PID 1 on conn to run opts->argv, and stay with the program
  * until it exits. Returns its exit code; -1 with err filled when the box
  * refused; RETRY when the box went away before answering.
  */
-static int run_program(int conn, int sfd, const struct box_run_opts *opts, struct error *err)
+static int run_program(int conn, int sfd, const struct box_run_opts *opts, const struct run_ctx *ctx,
+		       struct error *err)
 {
 	_cleanup_free_ char *cwd = get_current_dir_name();
 	_cleanup_close_ int pidfd = -1;
 	_cleanup_close_ int master = -1;
+	_cleanup_close_ int timer = -1;
+	char why[512];
 	struct request req = {
 		.flags = (tty_wanted() ? REQUEST_PTY : 0) | (opts->as_root ? REQUEST_ROOT : 0),
 		.argv = opts->argv,
@@ -162,10 +199,37 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, struc
 	}
 	if (write_all(conn, "G", 1) < 0)
 		return RETRY;
-	code = relay(conn, sfd, pidfd, master);
+	if (opts->policy->timeout_ms) {
+		struct itimerspec its = {
+			.it_value = {.tv_sec = (time_t)(opts->policy->timeout_ms / 1000),
+				     .tv_nsec = (long)(opts->policy->timeout_ms % 1000) * 1000000},
+		};
+		timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		if (timer < 0 || timerfd_settime(timer, 0, &its, NULL) < 0)
+			return error_set(err, errno, "cannot set the --timeout");
+	}
+	code = relay(conn, sfd, pidfd, master, timer, why, sizeof(why));
+	if (code == RELAY_LOST) {
+		code = LOST;
+	} else if (code == RELAY_TIMEOUT) {
+		/* "Kills the whole box": PID 1's end ends every process in it. */
+		if (ctx->init > 0)
+			kill(ctx->init, SIGKILL);
+		else
+			pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+		snprintf(why, sizeof(why), "box '%s' reached its --timeout of %llu ms and was killed",
+			 opts->name, (unsigned long long)opts->policy->timeout_ms);
+		eventlog_write(ctx->log_fd, 0, "limit", "{\"limit\":\"timeout\"}", "killed", why);
+		code = EXIT_TIMEOUT;
+	} else if (code >= 0 && !why[0] && ctx->limits &&
+		   limits_explain(ctx->limits, code, why, sizeof(why)) > 0) {
+		eventlog_write(ctx->log_fd, 0, "limit", "{}", "killed", why);
+	}
 	if (master >= 0)
 		drain(master);
 	tty_restore();
+	if (code >= 0 && why[0])
+		note("%s", why);
 	return code;
 }
 
@@ -177,7 +241,7 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, struc
  * kernel has unmounted everything, so that the next run of this box, or a
  * commit, waits for it and never finds the layers still mounted.
  */
-static void hand_over_unmount(pid_t init, int mounted_lock)
+static void hand_over_unmount(pid_t init, int mounted_lock, struct limits *limits)
 {
 	_cleanup_close_ int pidfd = pidfd_open(init, 0);
 	pid_t pid;
@@ -186,6 +250,7 @@ static void hand_over_unmount(pid_t init, int mounted_lock)
 		int status;
 		while (waitpid(init, &status, 0) < 0 && errno == EINTR)
 			;
+		limits_release(limits);
 		return;
 	}
 	if (pid > 0)
@@ -204,6 +269,8 @@ static void hand_over_unmount(pid_t init, int mounted_lock)
 	struct pollfd p = {.fd = 4, .events = POLLIN};
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
+	/* A cgroup can go only once the box's last task has. */
+	limits_release(limits);
 	_exit(0);
 }
 
@@ -241,13 +308,60 @@ static int listen_box(int box_dirfd, struct error *err)
 	return steal_fd(&fd);
 }
 
+/* -v: what is in force for this box. */
+static void say_policy(const struct box_run_opts *opts, const struct limits *limits)
+{
+	static const char *const modes[] = {"default", "strict", "off"};
+	const struct policy *p = opts->policy;
+
+	if (p->profile)
+		note("box '%s': profile '%s'", opts->name, p->profile);
+	note("box '%s': syscall filter '%s'%s", opts->name, modes[p->seccomp],
+	     p->seccomp == FILTER_OFF ? ", no supervisor"
+				      : "; the supervisor logs exec, connect, bind and denials");
+	note("box '%s': %zu hidden, %zu read-only, %zu direct paths, %zu --deny-exec patterns",
+	     opts->name, p->hide.n, p->read_only.n, p->direct.n, p->deny_exec.n);
+	note("box '%s': limits: %s", opts->name, limits_describe(limits));
+}
+
+static int start_box(const struct store *store, const struct box_run_opts *opts,
+		     const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
+		     int log_fd, bool created, int *listener, struct limits *limits,
+		     bool *handed_over, struct error *err);
+
 /* Start the box's PID 1 and run the program as its first client. */
 static int create_and_run(const struct store *store, const struct box_run_opts *opts,
 			  const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
-			  bool created, struct error *err)
+			  int log_fd, bool created, struct error *err)
+{
+	struct limits limits;
+	_cleanup_close_ int listener = -1;
+	int code;
+
+	if (limits_prepare(opts->policy, opts->name, &limits, err) < 0)
+		return -1;
+	if (opts->policy->verbose)
+		say_policy(opts, &limits);
+	listener = listen_box(box_dirfd, err);
+	if (listener < 0) {
+		limits_release(&limits);
+		return -1;
+	}
+	bool handed_over = false;
+	code = start_box(store, opts, box_dir, box_dirfd, running, setup, sfd, log_fd, created,
+			 &listener, &limits, &handed_over, err);
+	if (!handed_over)
+		limits_release(&limits);
+	return code;
+}
+
+/* create_and_run() once the limits are prepared. */
+static int start_box(const struct store *store, const struct box_run_opts *opts,
+		     const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
+		     int log_fd, bool created, int *listener, struct limits *limits,
+		     bool *handed_over, struct error *err)
 {
 	_cleanup_free_ char *newroot = xasprintf("%s/mnt", box_dir);
-	_cleanup_close_ int listener = -1;
 	_cleanup_close_ int mounted = -1;
 	_cleanup_close_ int sock = -1;
 	struct mount_table mt;
@@ -256,9 +370,6 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 	int sv[2], status, code;
 	pid_t pid;
 
-	listener = listen_box(box_dirfd, err);
-	if (listener < 0)
-		return -1;
 	if (mount_table_read(&mt, err) < 0)
 		return -1;
 	if (fsplan_build(&plan, "", &mt, getuid() == 0, err) < 0) {
@@ -272,16 +383,37 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 	}
 	sock = sv[0];
 	init = (struct box_init){
-		.root = {.store_home = store->home, .box_dir = box_dir, .newroot = newroot},
+		.root = {.store_home = store->home,
+			 .box_dir = box_dir,
+			 .newroot = newroot,
+			 .policy = opts->policy,
+			 .log_fd = log_fd},
 		.plan = &plan,
 		.as_root = opts->as_root,
 		.sock = sv[1],
-		.listener = listener,
+		.listener = *listener,
 		.box_dirfd = box_dirfd,
 		.lock_fds = {*running, *setup},
+		.policy = opts->policy,
+		.limits = limits,
+		.log_fd = log_fd,
 	};
 
-	pid = (pid_t)syscall(SYS_clone, BOX_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (limits->cgroup_fd >= 0) {
+		/*
+		 * Born in its cgroup: the box's cgroup namespace is then rooted
+		 * there, and no mount of cgroup2 inside can reach the parent's
+		 * cgroup.procs to move out of the limits.
+		 */
+		struct clone_args ca = {
+			.flags = BOX_CLONE_FLAGS | CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)limits->cgroup_fd,
+		};
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	} else {
+		pid = (pid_t)syscall(SYS_clone, BOX_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+	}
 	if (pid < 0) {
 		int e = errno;
 		close(sv[1]);
@@ -300,13 +432,16 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 		box_init_main(&init);
 	}
 	close(sv[1]);
+	/* Only PID 1 may hold it: a run must not join a box whose PID 1 is gone. */
+	close(steal_fd(listener));
 	fsplan_release(&plan);
 	/* PID 1 listens now: later runs may queue up to join. */
 	close(steal_fd(setup));
 
 	/* The previous run of this box may still be unmounting: wait for it. */
 	mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
-	if (mounted < 0 || userns_write_maps(pid, getuid(), getgid(), opts->as_root, err) < 0) {
+	if (mounted < 0 || userns_write_maps(pid, getuid(), getgid(), opts->as_root, err) < 0 ||
+	    limits_attach(limits, pid, err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		unlinkat(box_dirfd, "control", 0);
@@ -316,7 +451,8 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 		waitpid(pid, &status, 0);
 		return exit_code(status);
 	}
-	code = run_program(sock, sfd, opts, err);
+	struct run_ctx ctx = {.init = pid, .log_fd = log_fd, .limits = limits};
+	code = run_program(sock, sfd, opts, &ctx, err);
 	if (code == -1)
 		kill(pid, SIGKILL);
 	if (code < 0) {
@@ -327,7 +463,8 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 	}
 	/* The run is over; the unmount holder must not carry this lock on. */
 	close(steal_fd(running));
-	hand_over_unmount(pid, mounted);
+	hand_over_unmount(pid, mounted, limits);
+	*handed_over = true;
 	return code;
 }
 
@@ -338,6 +475,7 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 	_cleanup_close_ int box_dirfd = -1;
 	_cleanup_close_ int running = -1;
 	_cleanup_close_ int sfd = -1;
+	_cleanup_close_ int log_fd = -1;
 	bool created = access(box_dir, F_OK) < 0;
 	sigset_t set, old;
 	int code = RETRY;
@@ -360,6 +498,9 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		return error_set(err, 0, "box '%s' was removed while this run waited for it",
 				 opts->name);
 	futimens(running, NULL); /* "last used", for hutch list */
+	log_fd = eventlog_open(box_dir, err);
+	if (log_fd < 0)
+		return -1;
 
 	/* Blocked before any child exists, so no signal slips past the signalfd. */
 	sigemptyset(&set);
@@ -381,10 +522,17 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		conn = connect_box(box_dirfd);
 		if (conn >= 0) {
 			close(steal_fd(&setup));
-			code = run_program(conn, sfd, opts, err);
+			struct run_ctx ctx = {.log_fd = log_fd};
+			if (opts->policy->verbose)
+				note("box '%s' is running: this run joins it, under the policy it "
+				     "started with", opts->name);
+			code = run_program(conn, sfd, opts, &ctx, err);
+			if (code == LOST)
+				code = error_set(err, 0, "box '%s' stopped before the program finished",
+						 opts->name);
 		} else {
 			code = create_and_run(store, opts, box_dir, box_dirfd, &running, &setup,
-					      sfd, created, err);
+					      sfd, log_fd, created, err);
 		}
 	}
 	if (code == RETRY)

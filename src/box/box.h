@@ -6,11 +6,14 @@
 
 #include "box/store.h"
 #include "common/error.h"
+#include "policy/policy.h"
 
 struct box_run_opts {
 	const char *name;   /* validated box name */
 	char **argv;        /* the command, NULL-terminated */
 	bool as_root;       /* map the caller to uid/gid 0 inside */
+	struct policy *policy; /* what the box may do (NULL: defaults) */
+	bool seccomp_set;   /* policy->seccomp was given on the command line */
 };
 
 /*

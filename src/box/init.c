@@ -14,14 +14,37 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "box/control.h"
 #include "box/init.h"
+#include "policy/eventlog.h"
+#include "policy/landlock.h"
+#include "policy/limits.h"
+#include "policy/seccomp.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
 #include "common/banned.h"
+
+/* poll() slots before the clients': signals, the control socket, the supervisor. */
+#define FIXED_FDS 3
+/* How often PID 1 measures the box's memory when no cgroup limits it. */
+#define WATCHDOG_MS 50
+
+/* The supervisor's log, flushed before PID 1 waits and before it exits. */
+static struct eventlog box_log = {.fd = -1};
+
+/* How long the supervisor's events may wait in its buffer. */
+#define LOG_DELAY_MS 50
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Programs running at once in one box, from all the runs that joined it. */
 #define MAX_CLIENTS 256
@@ -30,6 +53,7 @@ struct client {
 	int conn;  /* the hutch run that asked for the program */
 	pid_t pid; /* the program; -1 before the request, 0 once it exited */
 	int code;  /* its exit code, once pid is 0 */
+	const char *why; /* the limit that ended it, or NULL */
 	bool gone; /* the client hung up: its program was killed */
 };
 
@@ -106,14 +130,15 @@ void exec_search(char **argv)
 }
 
 /* In the forked child: become the requested program. */
-static _Noreturn void start_program(struct request *req, int conn, const char *pts)
+static _Noreturn void start_program(struct request *req, int conn, const char *pts,
+				    const struct policy *policy, const struct limits *limits)
 {
 	sigset_t none;
 	char go;
 
 	sigemptyset(&none);
+	/* Dispositions stay the caller's, as if it ran the program itself. */
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
 	/* Its own session: terminal signals and job control belong to it alone. */
 	setsid();
 	for (int i = 0; i < CONTROL_MAX_FDS; i++)
@@ -134,6 +159,7 @@ static _Noreturn void start_program(struct request *req, int conn, const char *p
 	if (read_all(conn, &go, 1) != 1 || go != 'G')
 		_exit(EXIT_HUTCH_FAILED);
 	umask((mode_t)req->umask);
+	limits_apply_child(policy, limits);
 	if (chdir(req->cwd) < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot enter the working directory '%s' in the box",
 			  req->cwd);
@@ -185,7 +211,7 @@ static pid_t serve(const struct box_init *init, int conn)
 	}
 	pid = fork();
 	if (pid == 0)
-		start_program(&req, conn, pts);
+		start_program(&req, conn, pts, init->policy, init->limits);
 	request_release(&req);
 	if (pid < 0) {
 		reply_error(conn, "cannot start the program");
@@ -202,6 +228,58 @@ static pid_t serve(const struct box_init *init, int conn)
 	return pid;
 }
 
+/* The client's last message: the exit code and, if a limit ended it, why. */
+static void send_code(const struct client *c)
+{
+	char buf[sizeof(int) + 512];
+	size_t len = sizeof(int);
+
+	memcpy(buf, &c->code, sizeof(int));
+	if (c->why) {
+		size_t n = strnlen(c->why, sizeof(buf) - sizeof(int));
+		memcpy(buf + sizeof(int), c->why, n);
+		len += n;
+	}
+	control_send(c->conn, 'X', buf, len, NULL, 0);
+}
+
+/*
+ * PID 1's watchdog, for the limits no cgroup enforces here (policy/limits.h):
+ * past --memory, or past --pids where nothing refuses new processes, it
+ * kills the box; at --pids under RLIMIT_NPROC, which refuses them, it says
+ * so. Returns the reason once a limit is reached, else NULL.
+ */
+static const char *watch(const struct box_init *init, char *why, size_t len)
+{
+	const struct policy *p = init->policy;
+	uint64_t bytes, tasks, kill_tasks = limits_watch_tasks(init->limits);
+	const char *limit, *verdict;
+
+	limits_proc_scan("/proc", &bytes, &tasks);
+	if (p->memory && !limits_enforce_memory(init->limits) && bytes > p->memory) {
+		char size[32];
+		format_size(size, sizeof(size), p->memory);
+		snprintf(why, len, "memory limit of %s reached: the box was killed", size);
+		limit = "memory";
+	} else if (kill_tasks && tasks > kill_tasks) {
+		snprintf(why, len, "process limit of %llu reached: the box was killed",
+			 (unsigned long long)p->pids);
+		limit = "pids";
+	} else if (p->pids && tasks >= p->pids + LIMITS_HUTCH_TASKS) {
+		snprintf(why, len, "process limit of %llu reached: the box may start no more",
+			 (unsigned long long)p->pids);
+		limit = "pids";
+	} else {
+		return NULL;
+	}
+	verdict = strstr(why, "killed") ? "killed" : "denied";
+	_cleanup_free_ char *args = xasprintf("{\"limit\":\"%s\"}", limit);
+	eventlog_add(&box_log, 1, "limit", args, verdict, why);
+	if (!strcmp(verdict, "killed"))
+		kill(-1, SIGKILL);
+	return why;
+}
+
 /*
  * The box is done once its last program has exited. End every process left
  * in it, and only then tell the last client: nothing in the box can write
@@ -212,13 +290,14 @@ static _Noreturn void finish(const struct box_init *init, struct client *last, i
 {
 	int status;
 
+	eventlog_flush(&box_log);
 	unlinkat(init->box_dirfd, "control", 0);
 	close(listener);
 	kill(-1, SIGKILL);
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
 	if (last && last->pid == 0)
-		write_all(last->conn, &last->code, sizeof(last->code));
+		send_code(last);
 	_exit(0);
 }
 
@@ -228,10 +307,15 @@ static void drop(struct client *clients, size_t *nclients, size_t i)
 	clients[i] = clients[--*nclients];
 }
 
-static _Noreturn void box_loop(const struct box_init *init)
+static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 {
 	struct client clients[MAX_CLIENTS];
-	struct pollfd fds[2 + MAX_CLIENTS];
+	struct pollfd fds[FIXED_FDS + MAX_CLIENTS];
+	struct supervisor sup;
+	struct error err;
+	const char *limit_hit = NULL;
+	uint64_t log_since = now_ms();
+	char limit_why[256];
 	size_t nclients = 0;
 	int listener = init->listener;
 	sigset_t set;
@@ -246,6 +330,13 @@ static _Noreturn void box_loop(const struct box_init *init)
 	if (sfd < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot watch signals");
 	clients[nclients++] = (struct client){.conn = init->sock, .pid = -1};
+	eventlog_init(&box_log, init->log_fd);
+	if (notify_fd >= 0 &&
+	    supervisor_init(&sup, notify_fd, &box_log, &init->policy->deny_exec, &err) < 0)
+		die(EXIT_HUTCH_FAILED, "%s", err.msg);
+	/* Where no cgroup holds the box's memory, PID 1 watches it (policy/limits.h). */
+	bool watchdog = (init->policy->memory && !limits_enforce_memory(init->limits)) ||
+			init->policy->pids;
 
 	for (;;) {
 		size_t n = 0;
@@ -253,6 +344,7 @@ static _Noreturn void box_loop(const struct box_init *init)
 		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		fds[n++] = (struct pollfd){.fd = nclients < MAX_CLIENTS ? listener : -1,
 					   .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = notify_fd, .events = POLLIN};
 		/*
 		 * Before its request, a client is read; after, only its hang-up
 		 * matters: the 'G' it sends is for the program, which reads it.
@@ -260,7 +352,21 @@ static _Noreturn void box_loop(const struct box_init *init)
 		for (size_t i = 0; i < nclients; i++)
 			fds[n++] = (struct pollfd){.fd = clients[i].gone ? -1 : clients[i].conn,
 						   .events = clients[i].pid < 0 ? POLLIN : POLLRDHUP};
-		if (poll(fds, n, -1) < 0) {
+		/*
+		 * Events wait in the buffer at most LOG_DELAY_MS: a program that
+		 * connects in a loop costs one write per burst, not per call.
+		 */
+		int timeout = watchdog ? WATCHDOG_MS : -1;
+		if (box_log.len) {
+			uint64_t now = now_ms();
+			if (now - log_since >= LOG_DELAY_MS)
+				eventlog_flush(&box_log);
+			else if (timeout < 0 || (uint64_t)timeout > LOG_DELAY_MS - (now - log_since))
+				timeout = (int)(LOG_DELAY_MS - (now - log_since));
+		}
+		if (!box_log.len)
+			log_since = now_ms();
+		if (poll(fds, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno(EXIT_HUTCH_FAILED, "cannot wait for the box's programs");
@@ -272,6 +378,10 @@ static _Noreturn void box_loop(const struct box_init *init)
 					if (clients[i].pid > 0)
 						kill(-clients[i].pid, (int)si.ssi_signo);
 		}
+		if (fds[2].revents & POLLIN)
+			supervisor_handle(&sup);
+		if (watchdog && !limit_hit)
+			limit_hit = watch(init, limit_why, sizeof(limit_why));
 		if (fds[1].revents & POLLIN) {
 			int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 			struct timeval tv = {.tv_sec = 5};
@@ -282,9 +392,9 @@ static _Noreturn void box_loop(const struct box_init *init)
 				close(conn);
 		}
 		/* fds[2 + i] follow clients[i] as they were when polled: walk backwards. */
-		for (size_t i = n - 2; i-- > 0;) {
-			short ev = fds[2 + i].revents;
-			if (!ev || i >= nclients || fds[2 + i].fd != clients[i].conn)
+		for (size_t i = n - FIXED_FDS; i-- > 0;) {
+			short ev = fds[FIXED_FDS + i].revents;
+			if (!ev || i >= nclients || fds[FIXED_FDS + i].fd != clients[i].conn)
 				continue;
 			if (clients[i].pid < 0) {
 				clients[i].pid = serve(init, clients[i].conn);
@@ -308,14 +418,14 @@ static _Noreturn void box_loop(const struct box_init *init)
 					continue;
 				clients[i].pid = 0;
 				clients[i].code = status_to_exit(status);
+				clients[i].why = limit_hit;
 				if (clients[i].conn == init->sock)
 					/* The creating run may return now while others go on. */
 					prctl(PR_SET_PDEATHSIG, 0);
 				if (nclients == 1)
 					finish(init, &clients[i], listener);
 				if (!clients[i].gone)
-					write_all(clients[i].conn, &clients[i].code,
-						  sizeof(clients[i].code));
+					send_code(&clients[i]);
 				drop(clients, &nclients, i);
 				break;
 			}
@@ -348,6 +458,24 @@ void box_init_main(const struct box_init *init)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot set no_new_privs");
 	/*
+	 * Loaded into PID 1 itself, so that every program it forks has it and
+	 * one listener sees them all. PID 1 never makes a call the filter sends
+	 * to user space (it would wait on itself).
+	 */
+	if (landlock_scope_box(&err) < 0) {
+		error_print(&err);
+		_exit(EXIT_HUTCH_FAILED);
+	}
+	int notify_fd = -1;
+	if (init->policy->seccomp != FILTER_OFF) {
+		notify_fd = seccomp_install(init->policy->seccomp,
+					    init->limits && init->limits->cpus == LIMIT_AFFINITY, &err);
+		if (notify_fd < 0) {
+			error_print(&err);
+			_exit(EXIT_HUTCH_FAILED);
+		}
+	}
+	/*
 	 * Each program gets its stdio from its own run. Holding the creating
 	 * run's would keep a pipe reading it open while others still run.
 	 */
@@ -358,5 +486,5 @@ void box_init_main(const struct box_init *init)
 		dup2(null, STDERR_FILENO);
 		close(null);
 	}
-	box_loop(init);
+	box_loop(init, notify_fd);
 }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "box/mounts.h"
+#include "policy/limits.h"
 
 struct box_init {
 	struct box_root root;
@@ -20,6 +21,9 @@ struct box_init {
 	int listener;   /* the box's control socket, bound and listening */
 	int box_dirfd;  /* the box's directory, to unlink the control socket */
 	int lock_fds[2]; /* the creating run's locks on the box, closed at once */
+	const struct policy *policy;  /* seccomp, supervisor, limits (root.policy too) */
+	const struct limits *limits;  /* how the limits are enforced */
+	int log_fd;     /* the box's event log */
 };
 
 /*
@@ -27,7 +31,8 @@ struct box_init {
  * written; then it is a client like any other. Never returns: exits once
  * the last program has exited and every process in the box is gone (after
  * sending each client its program's exit code), or exits 125 after
- * printing why the box could not start.
+ * printing why the box could not start. A client's last message is 'X':
+ * an int exit code, then a reason when a limit ended the program.
  */
 _Noreturn void box_init_main(const struct box_init *init);
 

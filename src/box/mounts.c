@@ -13,6 +13,7 @@
 
 #include "box/mounts.h"
 #include "box/store.h"
+#include "policy/access.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -64,7 +65,7 @@ static int mount_overlay(const char *lower, const char *layer_dir, const char *t
 }
 
 /* Bind src on target (recursively), optionally read-only. */
-static int mount_bind(const char *src, const char *target, bool read_only, struct error *err)
+int mount_bind(const char *src, const char *target, bool read_only, struct error *err)
 {
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
 	_cleanup_close_ int fd =
@@ -79,7 +80,7 @@ static int mount_bind(const char *src, const char *target, bool read_only, struc
 	return 0;
 }
 
-static int make_target(const char *target, mode_t mode, struct error *err)
+int make_target(const char *target, mode_t mode, struct error *err)
 {
 	if (S_ISDIR(mode)) {
 		if (mkdir(target, mode & 07777) < 0 && errno != EEXIST)
@@ -92,7 +93,7 @@ static int make_target(const char *target, mode_t mode, struct error *err)
 	return 0;
 }
 
-static int mount_dev(const char *dev, struct error *err)
+static int mount_dev(const char *dev, uint64_t shm_size, struct error *err)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {
@@ -122,8 +123,11 @@ static int mount_dev(const char *dev, struct error *err)
 		  "newinstance,ptmxmode=0666,mode=0620") < 0)
 		return error_set(err, errno, "cannot mount /dev/pts");
 	snprintf(path, sizeof(path), "%s/shm", dev);
-	if (mkdir(path, 01777) < 0 ||
-	    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+	/* Files in /dev/shm are memory no process's RSS shows: cap them at --memory. */
+	char opts[64] = "mode=1777";
+	if (shm_size)
+		snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)shm_size);
+	if (mkdir(path, 01777) < 0 || mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 		return error_set(err, errno, "cannot mount /dev/shm");
 	return 0;
 }
@@ -161,7 +165,7 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 	case PLAN_DEV:
 		if (make_target(target, S_IFDIR | 0755, err) < 0)
 			return -1;
-		return mount_dev(target, err);
+		return mount_dev(target, root->policy ? root->policy->memory : 0, err);
 	case PLAN_TMP: {
 		_cleanup_free_ char *tmp = xasprintf("%s/tmp", root->box_dir);
 		if (mkdir(tmp, 01777) < 0 && errno != EEXIST)
@@ -253,6 +257,8 @@ int box_root_mount(const struct box_root *root, const struct fsplan *plan, struc
 	}
 	/* Nested overlays go on top of the outer ones, on their existing dirs. */
 	if (mount_overlays(root, plan, false, err) < 0 || mount_overlays(root, plan, true, err) < 0)
+		return -1;
+	if (root->policy && access_apply(root->newroot, root->box_dir, root->policy, root->log_fd, err) < 0)
 		return -1;
 	/* The store (every box's) is an empty, read-only folder inside. */
 	hide = xasprintf("%s%s", root->newroot, root->store_home);

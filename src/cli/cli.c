@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{"commit", cmd_commit, "apply a box's changes to the host"},
 	{"reset", cmd_reset, "discard a box's changes"},
 	{"rm", cmd_rm, "delete a box"},
+	{"log", cmd_log, "show what a box's programs did"},
 	{"help", cmd_help, "show this help"},
 	{"version", cmd_version, "print hutch's version"},
 };

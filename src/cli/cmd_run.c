@@ -1,24 +1,115 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "box/box.h"
 #include "box/store.h"
+#include "cli/boxcmd.h"
 #include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "policy/access.h"
+#include "policy/policy.h"
+#include "policy/profile.h"
 #include "common/banned.h"
 
 static void run_help(void)
 {
-	printf("usage: hutch run [--box NAME] [--root] [--] COMMAND [ARG...]\n\n"
+	printf("usage: hutch run [OPTIONS] [--] COMMAND [ARG...]\n\n"
 	       "Run COMMAND in a box: it sees the host's files, but everything it\n"
 	       "creates, changes, deletes or renames lands in the box's store.\n\n"
-	       "  -b, --box NAME   the box to use (default: %s); made on first use\n"
-	       "  -r, --root       be uid 0 inside the box (for installers)\n"
-	       "  -h, --help       show this help\n\n"
-	       "exit status: the command's; 128+N if signal N killed it; 125 if hutch\n"
-	       "failed; 126 if the command cannot be executed; 127 if it is not found\n",
+	       "  -b, --box NAME          the box to use (default: %s); made on first use\n"
+	       "  -r, --root              be uid 0 inside the box (for installers)\n"
+	       "  -p, --profile NAME      read options from profile NAME (a box remembers it)\n"
+	       "      --hide PATH         make PATH invisible inside the box\n"
+	       "      --read-only PATH    no writes to PATH, not even into the box\n"
+	       "      --direct PATH       writes to PATH go straight to the host\n"
+	       "      --no-default-hide   do not hide ~/.ssh, ~/.aws and the other secrets\n"
+	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
+	       "      --seccomp MODE      syscall filter: default, strict or off\n"
+	       "      --memory SIZE       memory limit (e.g. 512M)\n"
+	       "      --cpus N            CPU limit (e.g. 1.5)\n"
+	       "      --pids N            process limit\n"
+	       "      --timeout DURATION  kill the box after DURATION (e.g. 30s, 5m)\n"
+	       "      --max-file-size SIZE   largest file a program may write\n"
+	       "      --max-open-files N     most files a program may have open\n"
+	       "  -v, --verbose           say what is in force\n"
+	       "  -h, --help              show this help\n\n"
+	       "exit status: the command's; 128+N if signal N killed it; 124 if --timeout\n"
+	       "ended it; 125 if hutch failed; 126 if the command cannot be executed;\n"
+	       "127 if it is not found\n",
 	       BOX_DEFAULT_NAME);
+}
+
+enum {
+	OPT_HIDE = 256,
+	OPT_READ_ONLY,
+	OPT_DIRECT,
+	OPT_NO_DEFAULT_HIDE,
+	OPT_DENY_EXEC,
+	OPT_SECCOMP,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_PIDS,
+	OPT_TIMEOUT,
+	OPT_MAX_FILE_SIZE,
+	OPT_MAX_OPEN_FILES,
+};
+
+static void add_path(struct strlist *l, const char *opt, const char *arg)
+{
+	char *in[] = {(char *)arg, NULL};
+	char **paths;
+
+	if (!*arg)
+		usage_error("run ", "option '--%s' needs a path", opt);
+	paths = boxcmd_paths(1, in);
+	strlist_add(l, paths[0]);
+	boxcmd_paths_free(paths);
+}
+
+static bool listed(const struct strlist *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], path))
+			return true;
+	return false;
+}
+
+/* The profile the box was made with, remembered in its directory. */
+static char *remembered_profile(const struct store *store, const char *name)
+{
+	_cleanup_free_ char *dir = store_box_dir(store, name);
+	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
+	struct error ignored;
+	char *s = read_file(path, 256, &ignored);
+
+	if (s)
+		s[strcspn(s, "\n")] = '\0';
+	if (s && !*s) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static void remember_profile(const struct store *store, const char *name, const char *profile)
+{
+	_cleanup_free_ char *dir = store_box_dir(store, name);
+	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
+	_cleanup_free_ char *tmp = xasprintf("%s/.profile.tmp", dir);
+	_cleanup_free_ char *line = xasprintf("%s\n", profile);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return;
+	if (write_all(fd, line, strlen(line)) == 0 && fsync(fd) == 0)
+		rename(tmp, path);
+	close(fd);
 }
 
 int cmd_run(int argc, char **argv)
@@ -26,21 +117,85 @@ int cmd_run(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"box", required_argument, NULL, 'b'},
 		{"root", no_argument, NULL, 'r'},
+		{"profile", required_argument, NULL, 'p'},
+		{"hide", required_argument, NULL, OPT_HIDE},
+		{"read-only", required_argument, NULL, OPT_READ_ONLY},
+		{"direct", required_argument, NULL, OPT_DIRECT},
+		{"no-default-hide", no_argument, NULL, OPT_NO_DEFAULT_HIDE},
+		{"deny-exec", required_argument, NULL, OPT_DENY_EXEC},
+		{"seccomp", required_argument, NULL, OPT_SECCOMP},
+		{"memory", required_argument, NULL, OPT_MEMORY},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"pids", required_argument, NULL, OPT_PIDS},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
+		{"max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct box_run_opts opts = {.name = BOX_DEFAULT_NAME};
-	int c;
+	/* Command-line values, applied over the profile's once it is read. */
+	struct policy cli = {.seccomp = -1};
+	bool seccomp_set = false;
+	struct error err;
+	int c, r = 0;
 
 	opterr = 0;
 	/* '+': options end at the command, so its own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+:b:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:b:rp:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			opts.name = optarg;
 			break;
 		case 'r':
 			opts.as_root = true;
+			break;
+		case 'p':
+			free(cli.profile);
+			cli.profile = xstrdup(optarg);
+			break;
+		case 'v':
+			cli.verbose = true;
+			break;
+		case OPT_HIDE:
+			add_path(&cli.hide, "hide", optarg);
+			break;
+		case OPT_READ_ONLY:
+			add_path(&cli.read_only, "read-only", optarg);
+			break;
+		case OPT_DIRECT:
+			add_path(&cli.direct, "direct", optarg);
+			break;
+		case OPT_NO_DEFAULT_HIDE:
+			cli.no_default_hide = true;
+			break;
+		case OPT_DENY_EXEC:
+			if (!*optarg)
+				usage_error("run ", "option '--deny-exec' needs a pattern");
+			strlist_add(&cli.deny_exec, optarg);
+			break;
+		case OPT_SECCOMP:
+			r = parse_seccomp(optarg, &cli.seccomp, &err);
+			seccomp_set = true;
+			break;
+		case OPT_MEMORY:
+			r = parse_size(optarg, &cli.memory, &err);
+			break;
+		case OPT_CPUS:
+			r = parse_cpus(optarg, &cli.cpus_milli, &err);
+			break;
+		case OPT_PIDS:
+			r = parse_count(optarg, &cli.pids, &err);
+			break;
+		case OPT_TIMEOUT:
+			r = parse_duration_ms(optarg, &cli.timeout_ms, &err);
+			break;
+		case OPT_MAX_FILE_SIZE:
+			r = parse_size(optarg, &cli.max_file_size, &err);
+			break;
+		case OPT_MAX_OPEN_FILES:
+			r = parse_count(optarg, &cli.max_open_files, &err);
 			break;
 		case 'h':
 			run_help();
@@ -50,15 +205,82 @@ int cmd_run(int argc, char **argv)
 		default:
 			usage_error("run ", "unknown option '%s'", argv[optind - 1]);
 		}
+		if (r < 0) {
+			error_print(&err);
+			return EXIT_HUTCH_FAILED;
+		}
 	}
 	if (optind >= argc)
 		usage_error("run ", "missing command to run");
 	opts.argv = argv + optind;
-	return run_in_box(&opts);
+	if (!seccomp_set)
+		cli.seccomp = FILTER_DEFAULT;
+	opts.policy = &cli;
+	opts.seccomp_set = seccomp_set;
+	r = run_in_box(&opts);
+	policy_release(&cli);
+	return r;
+}
+
+/* The profile's policy with the command line's on top, plus the default hides. */
+static int merge_policy(const struct store *store, const struct box_run_opts *opts,
+			struct policy *out, char **profile_name, struct error *err)
+{
+	const struct policy *cli = opts->policy;
+	_cleanup_free_ char *remembered = NULL;
+	const char *profile = cli ? cli->profile : NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->seccomp = FILTER_DEFAULT;
+	if (!profile)
+		profile = remembered = remembered_profile(store, opts->name);
+	if (profile && profile_load(profile, out, err) < 0)
+		return -1;
+	*profile_name = profile ? xstrdup(profile) : NULL;
+	if (!cli)
+		goto defaults;
+	for (size_t i = 0; i < cli->hide.n; i++)
+		strlist_add(&out->hide, cli->hide.v[i]);
+	for (size_t i = 0; i < cli->read_only.n; i++)
+		strlist_add(&out->read_only, cli->read_only.v[i]);
+	for (size_t i = 0; i < cli->direct.n; i++)
+		strlist_add(&out->direct, cli->direct.v[i]);
+	for (size_t i = 0; i < cli->deny_exec.n; i++)
+		strlist_add(&out->deny_exec, cli->deny_exec.v[i]);
+	if (opts->seccomp_set)
+		out->seccomp = cli->seccomp;
+	out->no_default_hide |= cli->no_default_hide;
+	out->verbose = cli->verbose;
+#define OVERRIDE(field)                                                                            \
+	if (cli->field)                                                                            \
+	out->field = cli->field
+	OVERRIDE(memory);
+	OVERRIDE(cpus_milli);
+	OVERRIDE(pids);
+	OVERRIDE(timeout_ms);
+	OVERRIDE(max_file_size);
+	OVERRIDE(max_open_files);
+#undef OVERRIDE
+defaults:
+	if (!out->no_default_hide) {
+		struct strlist secrets = {0};
+		access_default_hides(getenv("HOME"), &secrets);
+		/* A secret the user opens on purpose (--direct, --read-only) stays visible. */
+		for (size_t i = 0; i < secrets.n; i++)
+			if (!listed(&out->direct, secrets.v[i]) &&
+			    !listed(&out->read_only, secrets.v[i]) &&
+			    !listed(&out->hide, secrets.v[i]))
+				strlist_add(&out->hide, secrets.v[i]);
+		strlist_release(&secrets);
+	}
+	return 0;
 }
 
 int run_in_box(const struct box_run_opts *opts)
 {
+	struct box_run_opts run = *opts;
+	_cleanup_free_ char *profile = NULL;
+	struct policy policy = {0};
 	struct store store;
 	struct error err;
 	int status;
@@ -67,18 +289,29 @@ int run_in_box(const struct box_run_opts *opts)
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
 	}
+	if (merge_policy(&store, opts, &policy, &profile, &err) < 0) {
+		error_print(&err);
+		policy_release(&policy);
+		store_release(&store);
+		return EXIT_HUTCH_FAILED;
+	}
 	/* A box that exists was made on a filesystem that passed the check. */
 	if ((!store_box_exists(&store, opts->name) && store_check_fs(&store, &err) < 0) ||
 	    store_create(&store, &err) < 0) {
 		error_print(&err);
+		policy_release(&policy);
 		store_release(&store);
 		return EXIT_HUTCH_FAILED;
 	}
-	status = box_run(&store, opts, &err);
+	run.policy = &policy;
+	status = box_run(&store, &run, &err);
 	if (status < 0) {
 		error_print(&err);
 		status = EXIT_HUTCH_FAILED;
+	} else if (opts->policy && opts->policy->profile) {
+		remember_profile(&store, opts->name, opts->policy->profile);
 	}
+	policy_release(&policy);
 	store_release(&store);
 	return status;
 }

@@ -86,3 +86,12 @@ void warn(const char *fmt, ...)
 	vreport("warning: ", fmt, ap, 0);
 	va_end(ap);
 }
+
+void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("", fmt, ap, 0);
+	va_end(ap);
+}

@@ -42,4 +42,7 @@ _Noreturn void die_errno(int status, const char *fmt, ...) __attribute__((format
 /* "hutch: warning: fmt" on stderr. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* "hutch: fmt" on stderr: what hutch did or found, not a failure of its own. */
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

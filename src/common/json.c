@@ -1,7 +1,9 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
+#include "common/util.h"
 #include "common/banned.h"
 
 size_t utf8_sequence_length(const unsigned char *s)
@@ -84,4 +86,20 @@ void json_write_string(FILE *f, const char *str)
 		s++;
 	}
 	putc('"', f);
+}
+
+char *json_quote(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return xstrdup("\"\"");
+	json_write_string(f, s);
+	if (fclose(f) != 0) {
+		free(buf);
+		return xstrdup("\"\"");
+	}
+	return buf;
 }

@@ -17,6 +17,9 @@
 /* Write s as a quoted JSON string. */
 void json_write_string(FILE *f, const char *s);
 
+/* s as a quoted JSON string, newly allocated. */
+char *json_quote(const char *s);
+
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if s starts an invalid one. */
 size_t utf8_sequence_length(const unsigned char *s);
 

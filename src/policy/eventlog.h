@@ -1,0 +1,46 @@
+/*
+ * The box's event log: JSON Lines in $HUTCH_HOME/boxes/NAME/log.jsonl, one
+ * object per event, written by the host side of a run and by the box's
+ * PID 1 (the supervisor):
+ *   {"time":"2026-11-27T23:30:01.123456Z","pid":42,"event":"exec",
+ *    "args":{...},"verdict":"allowed"|"denied"|"killed"|"info","why":"..."}
+ * Each line is appended with one write(2) on an O_APPEND fd, so lines from
+ * several writers never interleave.
+ */
+#ifndef HUTCH_POLICY_EVENTLOG_H
+#define HUTCH_POLICY_EVENTLOG_H
+
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define EVENTLOG_NAME "log.jsonl"
+
+/* Open (creating) a box's log for appending; returns an O_CLOEXEC fd. */
+int eventlog_open(const char *box_dir, struct error *err);
+
+/*
+ * Append one event. args_json is a JSON object text or NULL ({}); why is a
+ * human sentence or NULL. Failures are ignored: logging never stops a box.
+ */
+void eventlog_write(int fd, pid_t pid, const char *event, const char *args_json,
+		    const char *verdict, const char *why);
+
+/*
+ * A buffered log, for the supervisor: a program that connects in a loop
+ * would otherwise cost a write(2) per call. Lines are kept in order and
+ * written whole; PID 1 flushes whenever it is about to wait, and before it
+ * exits, so nothing stays buffered while the box is idle.
+ */
+struct eventlog {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+void eventlog_init(struct eventlog *log, int fd);
+void eventlog_add(struct eventlog *log, pid_t pid, const char *event, const char *args_json,
+		  const char *verdict, const char *why);
+void eventlog_flush(struct eventlog *log);
+
+#endif

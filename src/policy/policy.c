@@ -1,0 +1,163 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "policy/policy.h"
+#include "common/banned.h"
+
+void strlist_add(struct strlist *l, const char *s)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+void strlist_release(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void policy_release(struct policy *p)
+{
+	strlist_release(&p->hide);
+	strlist_release(&p->read_only);
+	strlist_release(&p->direct);
+	strlist_release(&p->deny_exec);
+	free(p->profile);
+	p->profile = NULL;
+}
+
+/* A whole number with an optional suffix; the suffix is returned in *rest. */
+static int parse_number(const char *s, uint64_t *out, const char **rest)
+{
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	*out = v;
+	*rest = end;
+	return 0;
+}
+
+static int mul_overflows(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+
+int parse_size(const char *s, uint64_t *out, struct error *err)
+{
+	static const char units[] = "KMGT";
+	const char *rest;
+	uint64_t v, mult = 1;
+
+	if (parse_number(s, &v, &rest) < 0)
+		return error_set(err, 0, "invalid size '%s' (use e.g. 512M or 2G)", s ? s : "");
+	if (*rest && strcmp(rest, "B")) {
+		const char *u = strchr(units, toupper((unsigned char)*rest));
+		if (!u || (rest[1] && strcmp(rest + 1, "B") && strcmp(rest + 1, "iB")))
+			return error_set(err, 0, "invalid size '%s' (use e.g. 512M or 2G)", s);
+		for (const char *p = units; p <= u; p++)
+			mult *= 1024;
+	}
+	if (mul_overflows(v, mult, out) || *out == 0)
+		return error_set(err, 0, "invalid size '%s': out of range", s);
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *out, struct error *err)
+{
+	const char *rest;
+	uint64_t v, mult;
+
+	if (parse_number(s, &v, &rest) < 0)
+		return error_set(err, 0, "invalid duration '%s' (use e.g. 30s, 500ms, 5m)",
+				 s ? s : "");
+	if (!*rest || !strcmp(rest, "s"))
+		mult = 1000;
+	else if (!strcmp(rest, "ms"))
+		mult = 1;
+	else if (!strcmp(rest, "m"))
+		mult = 60 * 1000;
+	else if (!strcmp(rest, "h"))
+		mult = 3600 * 1000;
+	else
+		return error_set(err, 0, "invalid duration '%s' (use e.g. 30s, 500ms, 5m)", s);
+	if (mul_overflows(v, mult, out) || *out == 0)
+		return error_set(err, 0, "invalid duration '%s': out of range", s);
+	return 0;
+}
+
+int parse_cpus(const char *s, uint32_t *out, struct error *err)
+{
+	const char *rest;
+	uint64_t whole, frac = 0, scale = 100;
+
+	if (parse_number(s, &whole, &rest) < 0)
+		return error_set(err, 0, "invalid CPU count '%s' (use e.g. 2 or 0.5)", s ? s : "");
+	if (*rest == '.') {
+		rest++;
+		if (!isdigit((unsigned char)*rest))
+			return error_set(err, 0, "invalid CPU count '%s' (use e.g. 2 or 0.5)", s);
+		for (; isdigit((unsigned char)*rest); rest++) {
+			/* Thousandths are the unit: a finer digit would be silently lost. */
+			if (scale == 0 && *rest != '0')
+				return error_set(err, 0,
+						 "invalid CPU count '%s': at most 3 decimals", s);
+			frac += (uint64_t)(*rest - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*rest)
+		return error_set(err, 0, "invalid CPU count '%s' (use e.g. 2 or 0.5)", s);
+	if (whole > 4096 || whole * 1000 + frac > 4096000 || whole * 1000 + frac < 10)
+		return error_set(err, 0, "invalid CPU count '%s': out of range (0.01 to 4096)", s);
+	*out = (uint32_t)(whole * 1000 + frac);
+	return 0;
+}
+
+int parse_count(const char *s, uint64_t *out, struct error *err)
+{
+	const char *rest;
+
+	if (parse_number(s, out, &rest) < 0 || *rest || *out == 0)
+		return error_set(err, 0, "invalid number '%s' (use a whole number above 0)",
+				 s ? s : "");
+	return 0;
+}
+
+int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err)
+{
+	if (!s)
+		return error_set(err, 0, "missing seccomp mode (default, strict or off)");
+	if (!strcmp(s, "default"))
+		*out = FILTER_DEFAULT;
+	else if (!strcmp(s, "strict"))
+		*out = FILTER_STRICT;
+	else if (!strcmp(s, "off"))
+		*out = FILTER_OFF;
+	else
+		return error_set(err, 0, "invalid seccomp mode '%s' (default, strict or off)", s);
+	return 0;
+}
+
+void format_size(char *buf, size_t len, uint64_t n)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+
+	while (u < 4 && n && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu %s", (unsigned long long)n, units[u]);
+}

@@ -1,0 +1,70 @@
+/*
+ * What a box may do: access rules, the syscall filter, the supervisor's
+ * rules and resource limits. Filled from a profile (policy/profile.h) and
+ * then from the command line, which overrides it.
+ */
+#ifndef HUTCH_POLICY_POLICY_H
+#define HUTCH_POLICY_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+enum seccomp_mode {
+	FILTER_DEFAULT, /* Docker/firejail-like deny-list, EPERM */
+	FILTER_STRICT,  /* default plus ptrace, personality, io_uring... */
+	FILTER_OFF,     /* no filter, no supervisor */
+};
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct policy {
+	struct strlist hide;      /* invisible inside the box */
+	struct strlist read_only; /* no writes, not even into the box */
+	struct strlist direct;    /* writes go straight to the host */
+	struct strlist deny_exec; /* programs the box may not start */
+	enum seccomp_mode seccomp;
+	bool no_default_hide;     /* do not hide the well-known secrets */
+
+	/* Limits; 0 means none. */
+	uint64_t memory;          /* bytes */
+	uint32_t cpus_milli;      /* CPUs x 1000 (--cpus 1.5 = 1500) */
+	uint64_t pids;
+	uint64_t timeout_ms;      /* wall clock; kills the whole box */
+	uint64_t max_file_size;   /* bytes */
+	uint64_t max_open_files;
+
+	bool verbose;             /* -v: say what is in force */
+	char *profile;            /* the profile's name, if any */
+};
+
+void strlist_add(struct strlist *l, const char *s);
+void strlist_release(struct strlist *l);
+
+void policy_release(struct policy *p);
+
+/* "512M", "2G", "1048576" (bytes; K/M/G/T are powers of 1024). */
+int parse_size(const char *s, uint64_t *out, struct error *err);
+/* "30", "30s", "500ms", "5m", "1h". */
+int parse_duration_ms(const char *s, uint64_t *out, struct error *err);
+/* "2", "0.5", "1.25": thousandths of a CPU. */
+int parse_cpus(const char *s, uint32_t *out, struct error *err);
+/* A positive whole number. */
+int parse_count(const char *s, uint64_t *out, struct error *err);
+int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err);
+/* "64 MiB", "1536 KiB", "1000 bytes": exact, in the largest unit that divides n. */
+void format_size(char *buf, size_t len, uint64_t n);
+
+/* Exit statuses of limit hits (documented in README). */
+enum limit_exit {
+	EXIT_TIMEOUT = 124, /* --timeout, as timeout(1) */
+	/* memory: the program is killed, 128+SIGKILL = 137 */
+	/* max-file-size: SIGXFSZ, 128+25 = 153 */
+};
+
+#endif
