@@ -42,7 +42,7 @@
  *    entry itself, whatever it is; unlinkat, fchownat and chmod_at do not
  *    follow either;
  *  - a tree is removed through fds: fstatat without following, openat with
- *    O_NOFOLLOW | O_DIRECTORY, never across a mount (remove_at).
+ *    O_NOFOLLOW | O_DIRECTORY, never across a mount (remove_tree_at).
  * An entry swapped in at the last moment is thus replaced or removed, never
  * written through. The checks (conflicts, permissions) run before anything
  * changes, and conflicts again just before each change; a change that still
@@ -332,40 +332,6 @@ static void tree_scan(int dfd, const char *name, const char *rel, dev_t dev, str
 	}
 }
 
-/* Remove the tree dfd/name: never follows a symlink, never crosses a mount. */
-static int remove_at(int dfd, const char *name, dev_t dev, int depth)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *e;
-	struct stat st;
-	int fd;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-	if (st.st_dev != dev)
-		return errno = EBUSY, -1;
-	if (depth > TREE_DEPTH_MAX)
-		return errno = ELOOP, -1;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	while ((errno = 0, e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (remove_at(dirfd(d), e->d_name, dev, depth + 1) < 0)
-			return -1;
-	}
-	if (errno)
-		return -1;
-	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
 
 static void temp_name(char buf[sizeof(TEMP_PREFIX) + TEMP_RANDOM])
 {
@@ -428,7 +394,7 @@ static void clean_leftovers(struct ctx *x, int dfd, const char *display)
 			if (f >= 0 && flock(f, LOCK_EX | LOCK_NB) == 0)
 				unlinkat(dirfd(d), e->d_name, 0);
 		} else if (S_ISDIR(est.st_mode)) {
-			remove_at(dirfd(d), e->d_name, st.st_dev, 0);
+			remove_tree_at(dirfd(d), e->d_name, st.st_dev);
 		} else {
 			unlinkat(dirfd(d), e->d_name, 0);
 		}
@@ -663,7 +629,7 @@ static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
 	if (fstat(dfd, &st) < 0 || renameat(dfd, name, dfd, aside) < 0 ||
 	    renameat(dfd, tmp, dfd, name) < 0)
 		return -1;
-	return remove_at(dfd, aside, st.st_dev, 0);
+	return remove_tree_at(dfd, aside, st.st_dev);
 }
 
 /* Copy from in to out, in the kernel where it can. */
@@ -846,7 +812,7 @@ static int apply_one(struct ctx *x, const struct change *c, struct error *err)
 			if (renameat(dfd, name, dfd, aside) < 0)
 				return error_set(err, errno, "cannot remove '%s'", c->path);
 			sync_dir(dfd);
-			if (remove_at(dfd, aside, pst.st_dev, 0) < 0)
+			if (remove_tree_at(dfd, aside, pst.st_dev) < 0)
 				return error_set(err, errno, "cannot remove '%s'", c->path);
 		} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
 			return error_set(err, errno, "cannot remove '%s'", c->path);

@@ -214,6 +214,11 @@ static int remove_at(int dfd, const char *name, dev_t dev, int depth)
 	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+int remove_tree_at(int dfd, const char *name, dev_t dev)
+{
+	return remove_at(dfd, name, dev, 0);
+}
+
 int remove_tree(const char *path, struct error *err)
 {
 	struct stat st;

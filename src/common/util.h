@@ -33,6 +33,13 @@ int mkdir_p(const char *path, mode_t mode, struct error *err);
 /* Remove a tree, making directories writable first (overlay work dirs are mode 0). */
 int remove_tree(const char *path, struct error *err);
 
+/*
+ * The same for dfd/name, by fds only: never follows a symlink, and fails
+ * (EBUSY) rather than enter a directory on a device other than dev.
+ * Returns -1 with errno set.
+ */
+int remove_tree_at(int dfd, const char *name, dev_t dev);
+
 bool str_has_prefix(const char *s, const char *prefix);
 
 /* True if path equals dir or lies below it (both absolute, normalized). */
