@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{"reset", cmd_reset, "discard a box's changes"},
 	{"rm", cmd_rm, "delete a box"},
 	{"log", cmd_log, "show what a box's programs did"},
+	{"vm", cmd_vm, "run a command in a micro-VM"},
 	{"help", cmd_help, "show this help"},
 	{"version", cmd_version, "print hutch's version"},
 };

@@ -23,6 +23,7 @@ int cmd_commit(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
 
 /* "hutch: <msg>" plus a hint to --help, exit 125. */
 _Noreturn void usage_error(const char *cmd, const char *fmt, ...)

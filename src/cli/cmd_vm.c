@@ -1,0 +1,174 @@
+/* hutch vm run: a command in a KVM micro-VM (src/vmm/). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "vmm/vmm.h"
+#include "common/banned.h"
+
+static void vm_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hutch vm run [options] [--] COMMAND [ARG...]\n"
+		"       hutch vm run [options] --shell\n\n"
+		"Boot a micro-VM under KVM, run COMMAND in it, stream its output and exit\n"
+		"with its status. Guest stdout is the host's stdout, byte for byte, guest\n"
+		"stderr the host's stderr; the command's stdin is empty.\n\n"
+		"options:\n"
+		"  --cpus N          virtual CPUs (default %d)\n"
+		"  --memory SIZE     guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
+		"                    (default %llu M)\n"
+		"  --kernel FILE     bzImage to boot (default: vmlinuz in the asset folder)\n"
+		"  --initrd FILE     initramfs (default: initramfs.cpio in the asset folder)\n"
+		"  --append ARGS     extra kernel command line\n"
+		"  --shell           interactive shell on the guest console (Ctrl-A x quits)\n"
+		"  --trace-io        log every refused port and MMIO access, and count them\n"
+		"  --timings         print when guest init started and the VM stopped\n\n"
+		"The asset folder is $HUTCH_VM_DIR, else build/vm next to the hutch binary,\n"
+		"else $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm); 'make vm-assets' fills\n"
+		"it. See docs/vm.md.\n",
+		VMM_DEFAULT_CPUS, VMM_DEFAULT_MEMORY >> 20);
+}
+
+enum {
+	OPT_CPUS = 256,
+	OPT_MEMORY,
+	OPT_KERNEL,
+	OPT_INITRD,
+	OPT_APPEND,
+	OPT_SHELL,
+	OPT_TRACE_IO,
+	OPT_TIMINGS,
+	OPT_HELP
+};
+
+static unsigned parse_cpus(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > 4096)
+		usage_error("vm ", "invalid --cpus '%s'", s);
+	if (v == 0)
+		usage_error("vm ", "--cpus 0: a VM needs at least one vCPU");
+	return (unsigned)v;
+}
+
+static int vm_run(int argc, char **argv, uint64_t t_start)
+{
+	static const struct option opts[] = {
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"initrd", required_argument, NULL, OPT_INITRD},
+	    {"append", required_argument, NULL, OPT_APPEND},
+	    {"shell", no_argument, NULL, OPT_SHELL},
+	    {"trace-io", no_argument, NULL, OPT_TRACE_IO},
+	    {"timings", no_argument, NULL, OPT_TIMINGS},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	struct vmm_config cfg = {
+	    .memory = VMM_DEFAULT_MEMORY,
+	    .cpus = VMM_DEFAULT_CPUS,
+	    .t_start_ns = t_start,
+	};
+	_cleanup_free_ char *dir = NULL, *kernel = NULL, *initrd = NULL;
+	struct error err = {0};
+	int c, status;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CPUS:
+			cfg.cpus = parse_cpus(optarg);
+			break;
+		case OPT_MEMORY:
+			if (vmm_parse_size(optarg, &cfg.memory) < 0)
+				usage_error("vm ", "invalid --memory '%s' (e.g. 512M, 2G)", optarg);
+			break;
+		case OPT_KERNEL:
+			cfg.kernel = optarg;
+			break;
+		case OPT_INITRD:
+			cfg.initrd = optarg;
+			break;
+		case OPT_APPEND:
+			cfg.append = optarg;
+			break;
+		case OPT_SHELL:
+			cfg.shell = true;
+			break;
+		case OPT_TRACE_IO:
+			cfg.trace_io = true;
+			break;
+		case OPT_TIMINGS:
+			cfg.timings = true;
+			break;
+		case 'h':
+		case OPT_HELP:
+			vm_usage(stdout);
+			return 0;
+		default:
+			if (optopt)
+				usage_error("vm ", "unknown or incomplete option '%s'",
+					    argv[optind - 1]);
+			usage_error("vm ", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	cfg.argv = argv + optind;
+	if (cfg.shell && optind < argc)
+		usage_error("vm ", "--shell takes no command");
+	if (!cfg.shell && optind >= argc)
+		usage_error("vm ", "missing command to run in the VM");
+	if (!cfg.kernel || !cfg.initrd) {
+		dir = vmm_assets_dir();
+		if (!cfg.kernel) {
+			kernel = xasprintf("%s/vmlinuz", dir);
+			if (access(kernel, R_OK) < 0)
+				die(EXIT_HUTCH_FAILED,
+				    "no guest kernel at '%s': run 'make vm-assets' or pass "
+				    "--kernel",
+				    kernel);
+			cfg.kernel = kernel;
+		}
+		if (!cfg.initrd) {
+			initrd = xasprintf("%s/initramfs.cpio", dir);
+			if (access(initrd, R_OK) < 0)
+				die(EXIT_HUTCH_FAILED,
+				    "no guest initramfs at '%s': run 'make vm-assets' or pass "
+				    "--initrd",
+				    initrd);
+			cfg.initrd = initrd;
+		}
+	}
+	status = vmm_run(&cfg, &err);
+	if (err.msg[0])
+		error_print(&err);
+	return status < 0 ? EXIT_HUTCH_FAILED : status;
+}
+
+int cmd_vm(int argc, char **argv)
+{
+	uint64_t t_start = vmm_now_ns();
+
+	if (argc < 2)
+		usage_error("vm ", "missing subcommand (run)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		vm_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return vm_run(argc - 1, argv + 1, t_start);
+	usage_error("vm ", "unknown subcommand '%s'", argv[1]);
+}

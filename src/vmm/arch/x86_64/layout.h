@@ -1,0 +1,32 @@
+/*
+ * Guest-physical layout of hutch's x86-64 machine. Everything the VMM
+ * writes for boot lives below 1 MiB; the kernel is loaded at 1 MiB.
+ */
+#ifndef HUTCH_VMM_ARCH_X86_64_LAYOUT_H
+#define HUTCH_VMM_ARCH_X86_64_LAYOUT_H
+
+#define X86_GDT_ADDR 0x500
+#define X86_BOOT_PARAMS_ADDR 0x7000
+#define X86_BOOT_STACK_ADDR 0x8ff0
+#define X86_PML4_ADDR 0x9000
+#define X86_PDPT_ADDR 0xa000
+#define X86_PD_ADDR 0xb000 /* four pages: 2 MiB pages identity-map 4 GiB */
+#define X86_PD_PAGES 4
+#define X86_CMDLINE_ADDR 0x20000
+#define X86_CMDLINE_MAX 0x10000
+/* The EBDA and BIOS area, reserved in the e820 map; the ACPI tables live in it. */
+#define X86_EBDA_START 0x9fc00
+#define X86_ACPI_ADDR 0xe0000 /* where Linux also scans for the RSDP */
+#define X86_ACPI_MAX 0x20000
+#define X86_HIGH_MEM 0x100000
+/* Linux's LOAD_PHYSICAL_ADDR: a relocatable kernel decompresses at or above it. */
+#define X86_KERNEL_MIN_RUN_ADDR 0x1000000
+/* No RAM between 3 GiB and 4 GiB: LAPIC, IOAPIC and KVM's TSS live there. */
+#define X86_MMIO_GAP_START 0xc0000000ULL
+#define X86_MMIO_GAP_END 0x100000000ULL
+#define X86_TSS_ADDR 0xfffbd000ULL
+#define X86_IDENTITY_MAP_ADDR 0xfffbc000ULL
+#define X86_IOAPIC_ADDR 0xfec00000ULL
+#define X86_LAPIC_ADDR 0xfee00000ULL
+
+#endif

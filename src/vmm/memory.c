@@ -1,0 +1,78 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+#include "vmm/arch/arch.h"
+#include "vmm/kvm.h"
+#include "vmm/memory.h"
+#include "common/banned.h"
+
+int guest_memory_init(struct guest_memory *mem, uint64_t size, struct error *err)
+{
+	uint64_t off = 0;
+	void *p;
+
+	memset(mem, 0, sizeof(*mem));
+	/*
+	 * MAP_NORESERVE: guest RAM the guest never touches costs the host
+	 * nothing, as with every VMM; the size was checked against the host's.
+	 */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return error_set(err, errno, "cannot map %llu MiB of guest memory",
+				 (unsigned long long)(size >> 20));
+	/* Guest RAM in a core dump of hutch would leak the guest's secrets. */
+	madvise(p, size, MADV_DONTDUMP);
+	mem->base = p;
+	mem->size = size;
+	mem->nr_regions = vmm_arch_memory_layout(size, mem->regions, VMM_MAX_REGIONS);
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		mem->regions[i].host = mem->base + off;
+		off += mem->regions[i].size;
+	}
+	return 0;
+}
+
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, struct error *err)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+		    .slot = i,
+		    .guest_phys_addr = mem->regions[i].gpa,
+		    .memory_size = mem->regions[i].size,
+		    .userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].host,
+		};
+		if (kvm_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return error_set(err, errno, "cannot give guest memory slot %u to KVM", i);
+	}
+	return 0;
+}
+
+void guest_memory_release(struct guest_memory *mem)
+{
+	if (mem->base)
+		munmap(mem->base, mem->size);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (len > r->size - (gpa - r->gpa))
+			return NULL;
+		return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+bool guest_range_is_ram(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	return guest_ptr(mem, gpa, len) != NULL;
+}

@@ -1,0 +1,47 @@
+/*
+ * Guest RAM: one anonymous host mapping, exposed to KVM as up to
+ * VMM_MAX_REGIONS slots laid out by the architecture (x86 leaves a hole
+ * below 4 GiB for MMIO). The guest gets exactly the requested size.
+ */
+#ifndef HUTCH_VMM_MEMORY_H
+#define HUTCH_VMM_MEMORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define VMM_MAX_REGIONS 2
+
+struct guest_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_memory {
+	uint8_t *base; /* the whole mapping, NULL when not set up */
+	uint64_t size;
+	unsigned nr_regions;
+	struct guest_region regions[VMM_MAX_REGIONS];
+};
+
+/* Map size bytes and lay them out in guest-physical space with vmm_arch_memory_layout(). */
+int guest_memory_init(struct guest_memory *mem, uint64_t size, struct error *err);
+
+/* Hand every region to KVM as a memory slot. */
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, struct error *err);
+
+void guest_memory_release(struct guest_memory *mem);
+
+/*
+ * Host address of [gpa, gpa + len), or NULL if that range is not entirely
+ * inside one RAM region (checked without overflow: gpa and len may come from
+ * the guest).
+ */
+void *guest_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+/* True if [gpa, gpa + len) is guest RAM. */
+bool guest_range_is_ram(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+#endif

@@ -1,0 +1,28 @@
+#!/bin/busybox sh
+# PID 1 of the outer (L1) test guest: QEMU TCG emulates AMD SVM, so after
+# loading kvm-amd /dev/kvm in here is real KVM. Runs /l1/run.sh and reports
+# on the serial console, then powers off.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /tmp /run
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+for m in /l1/modules/*-irqbypass.ko /l1/modules/*-kvm.ko /l1/modules/*-kvm-amd.ko; do
+	insmod "$m" || echo "L1: cannot load $m"
+done
+if [ -c /dev/kvm ]; then echo "L1: kvm ready"; else echo "L1: no /dev/kvm"; fi
+echo "L1-BEGIN"
+if [ -e /l1/as-nobody ]; then
+	# As an unprivileged user who was granted the device (a 'kvm' group member).
+	chmod 0666 /dev/kvm
+	su -s /bin/sh nobody -c 'sh /l1/run.sh'
+else
+	sh /l1/run.sh
+fi
+echo "L1-END rc=$?"
+sync
+poweroff -f
