@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -28,13 +29,13 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-/* poll() slots before the clients': signals, the control socket, the supervisor. */
+/* poll() slots before the clients': signals, the control socket, the event log's wake-up. */
 #define FIXED_FDS 3
 /* How often PID 1 measures the box's memory when no cgroup limits it. */
 #define WATCHDOG_MS 50
 
-/* The supervisor's log, flushed before PID 1 waits and before it exits. */
-static struct eventlog box_log = {.fd = -1};
+/* The box's log, written by the supervisor's thread and the main loop. */
+static struct eventlog box_log = {.fd = -1, .wake_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* How long the supervisor's events may wait in its buffer. */
 #define LOG_DELAY_MS 50
@@ -314,8 +315,9 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	struct supervisor sup;
 	struct error err;
 	const char *limit_hit = NULL;
-	uint64_t log_since = now_ms();
+	uint64_t log_due = 0; /* when the buffered events must be written, 0: none wait */
 	char limit_why[256];
+	int wake;
 	size_t nclients = 0;
 	int listener = init->listener;
 	sigset_t set;
@@ -330,9 +332,13 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	if (sfd < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot watch signals");
 	clients[nclients++] = (struct client){.conn = init->sock, .pid = -1};
-	eventlog_init(&box_log, init->log_fd);
+	wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (wake < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot create an eventfd");
+	eventlog_init(&box_log, init->log_fd, wake);
 	if (notify_fd >= 0 &&
-	    supervisor_init(&sup, notify_fd, &box_log, &init->policy->deny_exec, &err) < 0)
+	    (supervisor_init(&sup, notify_fd, &box_log, &init->policy->deny_exec, &err) < 0 ||
+	     supervisor_start(&sup, &err) < 0))
 		die(EXIT_HUTCH_FAILED, "%s", err.msg);
 	/* Where no cgroup holds the box's memory, PID 1 watches it (policy/limits.h). */
 	bool watchdog = (init->policy->memory && !limits_enforce_memory(init->limits)) ||
@@ -344,7 +350,7 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		fds[n++] = (struct pollfd){.fd = nclients < MAX_CLIENTS ? listener : -1,
 					   .events = POLLIN};
-		fds[n++] = (struct pollfd){.fd = notify_fd, .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = wake, .events = POLLIN};
 		/*
 		 * Before its request, a client is read; after, only its hang-up
 		 * matters: the 'G' it sends is for the program, which reads it.
@@ -357,15 +363,15 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 		 * connects in a loop costs one write per burst, not per call.
 		 */
 		int timeout = watchdog ? WATCHDOG_MS : -1;
-		if (box_log.len) {
+		if (log_due) {
 			uint64_t now = now_ms();
-			if (now - log_since >= LOG_DELAY_MS)
+			if (now >= log_due) {
 				eventlog_flush(&box_log);
-			else if (timeout < 0 || (uint64_t)timeout > LOG_DELAY_MS - (now - log_since))
-				timeout = (int)(LOG_DELAY_MS - (now - log_since));
+				log_due = 0;
+			} else if (timeout < 0 || (uint64_t)timeout > log_due - now) {
+				timeout = (int)(log_due - now);
+			}
 		}
-		if (!box_log.len)
-			log_since = now_ms();
 		if (poll(fds, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -378,8 +384,12 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 					if (clients[i].pid > 0)
 						kill(-clients[i].pid, (int)si.ssi_signo);
 		}
-		if (fds[2].revents & POLLIN)
-			supervisor_handle(&sup);
+		if (fds[2].revents & POLLIN) {
+			uint64_t count;
+			(void)!read(wake, &count, sizeof(count));
+			if (!log_due)
+				log_due = now_ms() + LOG_DELAY_MS;
+		}
 		if (watchdog && !limit_hit)
 			limit_hit = watch(init, limit_why, sizeof(limit_why));
 		if (fds[1].revents & POLLIN) {

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +57,11 @@ void eventlog_write(int fd, pid_t pid, const char *event, const char *args_json,
 	(void)!write(fd, line, strlen(line));
 }
 
-void eventlog_init(struct eventlog *log, int fd)
+void eventlog_init(struct eventlog *log, int fd, int wake_fd)
 {
 	log->fd = fd;
+	log->wake_fd = wake_fd;
+	pthread_mutex_init(&log->lock, NULL);
 	log->buf = NULL;
 	log->len = log->cap = 0;
 }
@@ -66,25 +70,37 @@ void eventlog_add(struct eventlog *log, pid_t pid, const char *event, const char
 		  const char *verdict, const char *why)
 {
 	_cleanup_free_ char *line = NULL;
+	bool was_empty;
 	size_t n;
 
 	if (log->fd < 0)
 		return;
 	line = format_event(pid, event, args_json, verdict, why);
 	n = strlen(line);
-	if (log->len + n > EVENTLOG_BUFFER)
-		eventlog_flush(log);
+	pthread_mutex_lock(&log->lock);
+	if (log->len + n > EVENTLOG_BUFFER && log->len) {
+		(void)!write(log->fd, log->buf, log->len);
+		log->len = 0;
+	}
 	if (log->len + n > log->cap) {
 		log->cap = log->len + n > EVENTLOG_BUFFER ? log->len + n : EVENTLOG_BUFFER;
 		log->buf = xrealloc(log->buf, log->cap);
 	}
+	was_empty = log->len == 0;
 	memcpy(log->buf + log->len, line, n);
 	log->len += n;
+	pthread_mutex_unlock(&log->lock);
+	if (was_empty && log->wake_fd >= 0) {
+		uint64_t one = 1;
+		(void)!write(log->wake_fd, &one, sizeof(one));
+	}
 }
 
 void eventlog_flush(struct eventlog *log)
 {
+	pthread_mutex_lock(&log->lock);
 	if (log->fd >= 0 && log->len)
 		(void)!write(log->fd, log->buf, log->len);
 	log->len = 0;
+	pthread_mutex_unlock(&log->lock);
 }

@@ -10,6 +10,7 @@
 #ifndef HUTCH_POLICY_EVENTLOG_H
 #define HUTCH_POLICY_EVENTLOG_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -27,18 +28,22 @@ void eventlog_write(int fd, pid_t pid, const char *event, const char *args_json,
 		    const char *verdict, const char *why);
 
 /*
- * A buffered log, for the supervisor: a program that connects in a loop
- * would otherwise cost a write(2) per call. Lines are kept in order and
- * written whole; PID 1 flushes whenever it is about to wait, and before it
- * exits, so nothing stays buffered while the box is idle.
+ * A buffered log, shared by PID 1's threads: a program that connects in a
+ * loop would otherwise cost the supervisor a write(2) per call. Lines are
+ * kept in order and written whole. When the buffer stops being empty,
+ * wake_fd (an eventfd) is signalled once, so that PID 1's main loop flushes
+ * it within a bounded delay, even while the box is otherwise idle.
  */
 struct eventlog {
 	int fd;
+	int wake_fd;
+	pthread_mutex_t lock;
 	char *buf;
 	size_t len, cap;
 };
 
-void eventlog_init(struct eventlog *log, int fd);
+/* wake_fd: an eventfd to signal when events wait, or -1. */
+void eventlog_init(struct eventlog *log, int fd, int wake_fd);
 void eventlog_add(struct eventlog *log, pid_t pid, const char *event, const char *args_json,
 		  const char *verdict, const char *why);
 void eventlog_flush(struct eventlog *log);

@@ -41,6 +41,7 @@ struct supervisor {
 	struct seccomp_notif *req; /* sized for this kernel, allocated once */
 	struct seccomp_notif_resp *resp;
 	int nr_execve, nr_execveat, nr_connect, nr_bind;
+	bool broken; /* the listener failed: stop */
 };
 
 int supervisor_init(struct supervisor *s, int notify_fd, struct eventlog *log,
@@ -48,6 +49,13 @@ int supervisor_init(struct supervisor *s, int notify_fd, struct eventlog *log,
 
 /* Answer one pending notification (call when notify_fd is readable). */
 void supervisor_handle(struct supervisor *s);
+
+/*
+ * Answer notifications for ever, on a thread of PID 1's own: blocking in
+ * the receive ioctl, one notification costs two ioctls and no poll(2), and
+ * signals or new clients never delay a program waiting on the supervisor.
+ */
+int supervisor_start(struct supervisor *s, struct error *err);
 
 /* Whether a program path matches a --deny-exec pattern (glob on path or name). */
 const char *deny_exec_match(const struct strlist *patterns, const char *path);
