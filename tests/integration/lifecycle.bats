@@ -1,0 +1,500 @@
+#!/usr/bin/env bats
+# A box's life after `hutch run`: list, diff, commit, reset, rm. What a box
+# wrote reaches the host only through commit, which writes nothing but the
+# committed paths, never through a symlink, and never leaves a file half
+# written.
+
+load helpers
+
+setup()
+{
+	hutch_setup
+	OUTSIDE="$TEST_ROOT/outside"
+	mkdir "$OUTSIDE"
+	# A name a box writes in /etc and beside the work folder, through symlinks.
+	ESCAPE_NAME="$(basename "$TEST_ROOT").escaped"
+}
+
+teardown()
+{
+	rm -f "/etc/$ESCAPE_NAME"
+	hutch_teardown
+}
+
+# expect_bad_input PATTERN: the last hrun was refused (status 125, no
+# stdout, one stderr line "hutch: ...") with a message containing PATTERN.
+expect_bad_input()
+{
+	expect_status 125 || return 1
+	if [ -n "$output" ]; then
+		echo "expected no stdout, got: $output"
+		return 1
+	fi
+	if [ "${#stderr_lines[@]}" -ne 1 ] || [[ "$stderr" != "hutch: "* ]]; then
+		echo "expected one stderr line starting 'hutch: ', got:"
+		printf '%s\n' "$stderr"
+		return 1
+	fi
+	expect_contains "$stderr" "$1"
+}
+
+box_state()
+{
+	"$HUTCH" list --json | jq -r --arg b "$1" '.[] | select(.name == $b) | .state'
+}
+
+box_is_running()
+{
+	[ "$(box_state "$1")" = running ]
+}
+
+hash_of()
+{
+	sha256sum < "$1" | cut -d' ' -f1
+}
+
+commit_temp_exists()
+{
+	compgen -G "$WORK/.hutch-commit-*" > /dev/null
+}
+
+# --- commit: the round trip ------------------------------------------------
+
+@test "commit applies every kind of change to the host and leaves the box with none" {
+	require_userns
+	echo old > modify.txt
+	echo bye > delete.txt
+	echo moved > old-name.txt
+	echo mode > mode.txt
+	chmod 644 mode.txt
+	mkdir modedir
+	chmod 755 modedir
+	mkdir -p olddir/sub
+	echo x > olddir/sub/x
+	mkdir replaced
+	echo old > replaced/old
+	echo keep > keep.txt
+
+	in_box A sh -c '
+		echo new > created.txt
+		echo more >> modify.txt
+		rm delete.txt
+		mv old-name.txt new-name.txt
+		chmod 600 mode.txt
+		chmod 700 modedir
+		ln -s created.txt link
+		mkdir -p newdir/sub && echo deep > newdir/sub/deep.txt
+		rm -rf olddir
+		rm -rf replaced && mkdir replaced && echo new > replaced/new'
+
+	expected="A file 4 $WORK/created.txt
+D file 4 $WORK/delete.txt
+A symlink 11 $WORK/link
+M file 5 $WORK/mode.txt
+M dir 0 $WORK/modedir
+M file 9 $WORK/modify.txt
+A file 6 $WORK/new-name.txt
+A dir 0 $WORK/newdir
+A dir 0 $WORK/newdir/sub
+A file 5 $WORK/newdir/sub/deep.txt
+D file 6 $WORK/old-name.txt
+D dir 0 $WORK/olddir
+A file 4 $WORK/replaced/new
+D file 4 $WORK/replaced/old"
+	hrun diff A
+	expect_status 0
+	expect_output "$expected"
+	# Nothing reached the host yet.
+	[ "$(cat modify.txt)" = old ]
+	expect_no_file created.txt
+
+	hrun commit A
+	expect_status 0
+	expect_output "$expected"
+
+	[ "$(cat created.txt)" = new ]
+	[ "$(cat modify.txt)" = "old
+more" ]
+	expect_no_file delete.txt
+	expect_no_file old-name.txt
+	[ "$(cat new-name.txt)" = moved ]
+	[ "$(stat -c %a mode.txt)" = 600 ]
+	[ "$(stat -c %a modedir)" = 700 ]
+	[ -L link ] && [ "$(readlink link)" = created.txt ]
+	[ "$(cat newdir/sub/deep.txt)" = deep ]
+	expect_no_file olddir
+	[ "$(cat replaced/new)" = new ]
+	expect_no_file replaced/old
+	[ "$(cat keep.txt)" = keep ]
+
+	# The box holds nothing of it any more, and still sees it all (from the host).
+	hrun diff A
+	expect_status 0
+	expect_output ""
+	[ "$("$HUTCH" list --json | jq '.[] | select(.name == "A") | .changes')" = 0 ]
+	run find "$HUTCH_HOME/boxes/A/fs" -mindepth 2 -maxdepth 2 -name upper -exec find {} -mindepth 1 ';'
+	expect_output ""
+	hrun run --box A -- cat created.txt new-name.txt replaced/new
+	expect_status 0
+	expect_output "new
+moved
+new"
+}
+
+@test "commit --dry-run prints what would change and changes nothing" {
+	require_userns
+	echo old > doc.txt
+	in_box A sh -c 'echo new > doc.txt; echo x > added.txt'
+
+	hrun commit --dry-run A
+	expect_status 0
+	expect_output "A file 2 $WORK/added.txt
+M file 4 $WORK/doc.txt"
+	[ "$(cat doc.txt)" = old ]
+	expect_no_file added.txt
+	hrun diff A
+	expect_output "A file 2 $WORK/added.txt
+M file 4 $WORK/doc.txt"
+}
+
+@test "commit PATH commits only the changes at or below PATH (relative to the current folder)" {
+	require_userns
+	mkdir sub
+	in_box A sh -c 'echo a > a.txt; echo b > sub/b.txt; mkdir -p new/deeper; echo c > new/deeper/c.txt'
+
+	hrun commit A sub new/deeper/c.txt
+	expect_status 0
+	expect_output "A dir 0 $WORK/new
+A dir 0 $WORK/new/deeper
+A file 2 $WORK/new/deeper/c.txt
+A file 2 $WORK/sub/b.txt"
+	expect_no_file a.txt
+	[ "$(cat sub/b.txt)" = b ]
+	hrun diff A
+	expect_output "A file 2 $WORK/a.txt"
+}
+
+# --- commit: safety --------------------------------------------------------
+
+@test "symlinks a box planted (to /etc, to ../..) are committed as symlinks and commit writes nothing outside PATH" {
+	require_userns
+	mkdir target
+	in_box A sh -c "
+		ln -s /etc target/etc-link
+		ln -s ../.. target/up-link
+		echo escaped > target/up-link/$ESCAPE_NAME
+		echo escaped > target/etc-link/$ESCAPE_NAME 2>/dev/null || true
+		echo inside > target/file"
+
+	hrun commit A "$WORK/target"
+	expect_status 0
+	[ -L target/etc-link ] && [ "$(readlink target/etc-link)" = /etc ]
+	[ -L target/up-link ] && [ "$(readlink target/up-link)" = ../.. ]
+	[ "$(cat target/file)" = inside ]
+	expect_no_file "$TEST_ROOT/$ESCAPE_NAME"
+	expect_no_file "/etc/$ESCAPE_NAME"
+	# What the box wrote through the symlinks is its own change, still in the box.
+	hrun diff A
+	expect_contains "$output" "A file 8 $TEST_ROOT/$ESCAPE_NAME"
+}
+
+@test "a host folder swapped for a symlink after the box wrote in it is a conflict, and --force writes no file through the symlink" {
+	require_userns
+	mkdir sub
+	in_box A sh -c 'echo payload > sub/payload'
+	sleep 0.05
+	rmdir sub
+	ln -s "$OUTSIDE" sub
+
+	hrun commit A
+	expect_status 125
+	expect_contains "$stderr" "conflict: '$WORK/sub' changed on the host"
+	[ -z "$(ls -A "$OUTSIDE")" ]
+
+	hrun commit --force A
+	expect_status 0
+	[ -z "$(ls -A "$OUTSIDE")" ]
+	[ -d sub ] && [ ! -L sub ]
+	[ "$(cat sub/payload)" = payload ]
+}
+
+@test "a file the host changed after the box copied it is a conflict: nothing is committed unless --force" {
+	require_userns
+	echo v1 > doc.txt
+	in_box A sh -c 'echo box > doc.txt; echo other > other.txt'
+	sleep 0.05
+	echo host > doc.txt
+
+	hrun commit A
+	expect_status 125
+	[ "$stderr" = "hutch: conflict: '$WORK/doc.txt' changed on the host after box 'A' copied it (use --force to overwrite)" ]
+	expect_output ""
+	[ "$(cat doc.txt)" = host ]
+	expect_no_file other.txt
+	hrun diff A
+	expect_output "M file 4 $WORK/doc.txt
+A file 6 $WORK/other.txt"
+
+	hrun commit --force A
+	expect_status 0
+	[ "$(cat doc.txt)" = box ]
+	[ "$(cat other.txt)" = other ]
+}
+
+@test "a file the host created after the box created its own is a conflict unless the content is the same" {
+	require_userns
+	in_box A sh -c 'echo box > new.txt; echo same > same.txt'
+	sleep 0.05
+	echo host > new.txt
+	echo same > same.txt
+
+	hrun commit A
+	expect_status 125
+	expect_contains "$stderr" "conflict: '$WORK/new.txt'"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	hrun commit A same.txt
+	expect_status 0
+	hrun commit --force A
+	expect_status 0
+	[ "$(cat new.txt)" = box ]
+}
+
+@test "a change the user may not make on the host is refused before anything changes" {
+	require_userns
+	[ "$(id -u)" != 0 ] || skip "root may write in a read-only folder"
+	mkdir ro
+	in_box A sh -c 'echo f > ro/f; echo other > other.txt'
+	chmod 555 ro
+
+	hrun commit A
+	expect_status 125
+	[ "$stderr" = "hutch: cannot commit '$WORK/ro/f': cannot write to '$WORK/ro': Permission denied" ]
+	expect_no_file ro/f
+	expect_no_file other.txt
+	[ "$(stat -c %a ro)" = 555 ]
+	chmod 755 ro
+}
+
+@test "kill -9 during the commit of a 200 MB file leaves it old or new, never partial, and a second commit completes" {
+	require_userns
+	head -c 200M /dev/urandom > big.bin
+	old=$(hash_of big.bin)
+	in_box A sh -c 'head -c 200M /dev/urandom > big.bin'
+	new=$(hash_of "$(store_path A "$WORK/big.bin")")
+	[ "$old" != "$new" ]
+
+	"$HUTCH" commit A > /dev/null 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	for _ in $(seq 1000); do
+		commit_temp_exists && break
+		has_exited "$pid" && break
+		sleep 0.01
+	done
+	commit_temp_exists || skip "the commit finished before it could be killed mid-write"
+	kill -KILL "$pid"
+	wait "$pid" || true
+
+	now=$(hash_of big.bin)
+	[ "$now" = "$old" ] || [ "$now" = "$new" ]
+
+	hrun commit A
+	expect_status 0
+	[ "$(hash_of big.bin)" = "$new" ]
+	! commit_temp_exists
+	hrun diff A
+	expect_output ""
+}
+
+@test "a second command on a box waits for the commit in progress: the commit completes, then the reset" {
+	require_userns
+	in_box A sh -c 'head -c 100M /dev/urandom > big.bin'
+	new=$(hash_of "$(store_path A "$WORK/big.bin")")
+
+	"$HUTCH" commit A > "$TEST_ROOT/commit.out" 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	for _ in $(seq 1000); do
+		commit_temp_exists && break
+		has_exited "$pid" && break
+		sleep 0.01
+	done
+	hrun reset A
+	expect_status 0
+	wait "$pid"
+	[ "$(hash_of big.bin)" = "$new" ]
+	hrun diff A
+	expect_output ""
+}
+
+# --- list and diff ---------------------------------------------------------
+
+@test "diff and list --json are valid JSON, odd file names included" {
+	require_userns
+	in_box A sh -c '
+		printf x > "quote\"d"
+		printf yy > "$(printf "new\nline")"
+		printf zzz > "$(printf "caf\303\251")"
+		printf wwww > "$(printf "bad\377")"'
+
+	hrun diff --json A
+	expect_status 0
+	echo "$output" | jq -e 'length == 4'
+	echo "$output" | jq -e --arg p "$WORK/quote\"d" \
+		'any(.[]; .path == $p and .change == "added" and .kind == "file" and .size == 1)'
+	echo "$output" | jq -e --arg p "$WORK/new"$'\n'"line" 'any(.[]; .path == $p and .size == 2)'
+	echo "$output" | jq -e --arg p "$WORK/café" 'any(.[]; .path == $p and .size == 3)'
+	echo "$output" | jq -e --arg w "$WORK" 'any(.[]; .path == ($w + "/bad\u00ff") and .size == 4)'
+
+	# Human output: one line per change, odd names quoted.
+	hrun diff A
+	[ "${#lines[@]}" -eq 4 ]
+	expect_contains "$output" "A file 1 \"$WORK/quote\\\"d\""
+	expect_contains "$output" "A file 2 \"$WORK/new\\nline\""
+
+	hrun list --json
+	expect_status 0
+	echo "$output" | jq -e 'length == 1'
+	echo "$output" | jq -e '.[0] | .name == "A" and .changes == 4 and .state == "idle"
+		and .size > 0
+		and (.last_used | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))'
+	hrun list
+	expect_status 0
+	[[ "${lines[0]}" =~ ^NAME\ +SIZE\ +CHANGES\ +STATE\ +LAST\ USED$ ]]
+	[[ "${lines[1]}" =~ ^A\ +[0-9.]+[BKMG]\ +4\ +idle\ +[0-9]{4}- ]]
+}
+
+@test "diff PATH shows only the changes at or below PATH" {
+	require_userns
+	mkdir d
+	in_box A sh -c 'echo 1 > d/one; echo 2 > two'
+
+	hrun diff A d
+	expect_status 0
+	expect_output "A file 2 $WORK/d/one"
+	hrun diff --json A "$WORK/./d/../two"
+	echo "$output" | jq -e --arg p "$WORK/two" '. == [{"path": $p, "change": "added", "kind": "file", "size": 2}]'
+}
+
+@test "list shows every box, running or idle, and an empty store as no boxes" {
+	require_userns
+	hrun list --json
+	expect_status 0
+	expect_output "[]"
+	in_box A true
+	in_box B sh -c 'echo x > x'
+	hrun list --json
+	echo "$output" | jq -e '[.[].name] == ["A", "B"] and (map(.changes) == [0, 1])'
+}
+
+# --- reset and rm ----------------------------------------------------------
+
+@test "reset discards every change of the box, /tmp included, and keeps the box" {
+	require_userns
+	echo host > doc.txt
+	in_box A sh -c 'echo box > doc.txt; echo new > new.txt; echo t > /tmp/t'
+
+	hrun reset A
+	expect_status 0
+	expect_output ""
+	hrun diff A
+	expect_output ""
+	[ "$(box_state A)" = idle ]
+	hrun run --box A -- sh -c 'cat doc.txt; test ! -e new.txt && test ! -e /tmp/t && echo clean'
+	expect_status 0
+	expect_output "host
+clean"
+	[ "$(cat doc.txt)" = host ]
+}
+
+@test "rm deletes the box and everything in it; the host keeps its files" {
+	require_userns
+	echo host > doc.txt
+	in_box A sh -c 'echo box > doc.txt'
+
+	hrun rm A
+	expect_status 0
+	[ ! -e "$HUTCH_HOME/boxes/A" ]
+	hrun list --json
+	expect_output "[]"
+	[ "$(cat doc.txt)" = host ]
+	hrun diff A
+	expect_bad_input "no box named 'A'"
+}
+
+@test "commit, reset and rm refuse a running box; diff and list still work" {
+	require_userns
+	in_box A sh -c 'echo x > x'
+	"$HUTCH" run --box A -- sleep 30 < /dev/null > /dev/null 2>&1 &
+	BG_PIDS+=("$!")
+	wait_for box_is_running A
+
+	for cmd in commit reset rm; do
+		hrun "$cmd" A
+		expect_bad_input "box 'A' is running" || { echo "(hutch $cmd A)"; return 1; }
+	done
+	hrun diff A
+	expect_status 0
+	expect_output "A file 2 $WORK/x"
+	expect_no_file x
+	[ -d "$HUTCH_HOME/boxes/A" ]
+}
+
+# --- bad input ---------------------------------------------------------------
+
+@test "an unknown box is refused by diff, commit, reset and rm" {
+	for cmd in diff commit reset rm; do
+		hrun "$cmd" nope
+		expect_bad_input "no box named 'nope'" || { echo "(hutch $cmd)"; return 1; }
+	done
+	expect_no_box_created
+}
+
+@test "an invalid box name is refused by diff, commit, reset and rm" {
+	for cmd in diff commit reset rm; do
+		for name in ../x "" .hidden a/b; do
+			hrun "$cmd" "$name"
+			expect_bad_input "invalid box name" || { echo "(hutch $cmd '$name')"; return 1; }
+		done
+	done
+	expect_no_box_created
+}
+
+@test "a missing box name is refused by diff, commit, reset and rm" {
+	for cmd in diff commit reset rm; do
+		hrun "$cmd"
+		expect_bad_input "missing box name" || { echo "(hutch $cmd)"; return 1; }
+	done
+}
+
+@test "unknown options and extra arguments are refused" {
+	hrun diff --json --bogus A
+	expect_bad_input "unknown option '--bogus'"
+	hrun commit --dry-run --nope A
+	expect_bad_input "unknown option '--nope'"
+	hrun list --wat
+	expect_bad_input "unknown option '--wat'"
+	hrun list extra
+	expect_bad_input "unexpected argument 'extra'"
+	hrun reset A extra
+	expect_bad_input "unexpected argument 'extra'"
+	hrun rm A extra
+	expect_bad_input "unexpected argument 'extra'"
+	expect_no_box_created
+}
+
+@test "a PATH that is not among the box's changes is refused by diff and commit, and nothing changes" {
+	require_userns
+	in_box A sh -c 'echo x > x'
+
+	hrun diff A /etc/hostname
+	expect_bad_input "'/etc/hostname' is not among box 'A''s changes"
+	hrun commit A x nothere
+	expect_bad_input "'$WORK/nothere' is not among box 'A''s changes"
+	expect_no_file x
+	hrun diff A
+	expect_output "A file 2 $WORK/x"
+	hrun commit --dry-run --force A x
+	expect_status 0
+	expect_output "A file 2 $WORK/x"
+}

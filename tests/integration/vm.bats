@@ -1,0 +1,300 @@
+#!/usr/bin/env bats
+# hutch vm run: a command in a KVM micro-VM.
+#
+# The checks that boot a guest need real KVM. This machine's /dev/kvm
+# (kvm_pvm, nested paravirtual) cannot boot a stock kernel, so by default
+# setup_file boots ONE outer (L1) guest under QEMU's TCG emulator with an
+# emulated AMD SVM CPU, loads kvm-amd in it and runs tests/vm/vm-checks.sh
+# there against its real /dev/kvm; each test below reads that run's result
+# for one check. On a host with hardware KVM (kvm_intel/kvm_amd loaded) the
+# checks run directly instead. The bad-input tests run on this host.
+#
+# Environment: HUTCH, HUTCH_VM_DIR (guest kernel + initramfs, default
+# build/vm beside $HUTCH or in the repository), HUTCH_VM_TESTS=l1|direct
+# (force a mode) or none (skip the guest checks, e.g. while editing).
+
+load helpers
+
+vm_assets_dir()
+{
+	local d
+	for d in "${HUTCH_VM_DIR:-}" "$(dirname "$HUTCH")/vm" "$REPO_ROOT/build/vm"; do
+		if [ -n "$d" ] && [ -r "$d/vmlinuz" ] && [ -r "$d/initramfs.cpio" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+setup_file()
+{
+	local assets guest mode log
+	export VM_RESULTS="$BATS_FILE_TMPDIR/checks.txt"
+	export VM_SKIP=""
+	: >"$VM_RESULTS"
+
+	if [ "${HUTCH_VM_TESTS:-}" = none ]; then
+		export VM_SKIP="guest checks disabled by HUTCH_VM_TESTS=none"
+		return 0
+	fi
+	# Build or refresh them where this hutch looks (build/vm beside it), if
+	# this is a checkout we may write to (cheap when they are up to date).
+	local build
+	build=$(dirname "$HUTCH")
+	if [ -f "$REPO_ROOT/Makefile" ] && [ -w "$build" ]; then
+		make -C "$REPO_ROOT" BUILD="$build" vm-assets >"$BATS_FILE_TMPDIR/assets.log" 2>&1 ||
+			echo "make vm-assets failed: $(tail -n 1 "$BATS_FILE_TMPDIR/assets.log")" >&3
+	fi
+	if ! assets=$(vm_assets_dir); then
+		export VM_SKIP="no guest kernel and initramfs (run 'make vm-assets'; hutch looks in build/vm or \$HUTCH_VM_DIR): $(tail -n 1 "$BATS_FILE_TMPDIR/assets.log" 2>/dev/null || echo "$build is not writable")"
+		return 0
+	fi
+	guest=${HUTCH_VM_GUEST:-$(dirname "$assets")/guest}
+	mode=${HUTCH_VM_TESTS:-}
+	if [ -z "$mode" ]; then
+		if { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } &&
+			[ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+			mode=direct
+		else
+			mode=l1
+		fi
+	fi
+	if [ "$mode" = direct ]; then
+		HUTCH_VM_DIR="$assets" HUTCH="$HUTCH" PROBE="$guest/hutch-probe" \
+			sh "$REPO_ROOT/tests/vm/vm-checks.sh" >"$VM_RESULTS" 2>&1
+		return 0
+	fi
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		export VM_SKIP="no hardware KVM here and no qemu-system-x86_64 to emulate a KVM host (apt-get install qemu-system-x86)"
+		return 0
+	fi
+	for f in "$assets/busybox" "$assets/l1-modules.cpio" "$guest/hutch-probe"; do
+		if [ ! -r "$f" ]; then
+			export VM_SKIP="missing $f (run 'make vm-assets')"
+			return 0
+		fi
+	done
+	# Root runs the checks as root in L1; anyone else runs them as a user
+	# without privileges there too (given access to /dev/kvm, as a kvm group does).
+	L1_AS_NOBODY=$([ "$(id -u)" -eq 0 ] && echo 0 || echo 1) \
+		HUTCH="$HUTCH" VM_ASSETS="$assets" GUEST_BIN="$guest" L1_TIMEOUT=900 \
+		"$REPO_ROOT/tests/vm/l1-run.sh" "$REPO_ROOT/tests/vm/vm-checks.sh" \
+		>"$BATS_FILE_TMPDIR/l1.log" 2>&1 || true
+	# L1's serial console ends lines with \r\n.
+	tr -d '\r' <"$BATS_FILE_TMPDIR/l1.log" >"$VM_RESULTS"
+	if ! grep -q "^L1-BEGIN" "$VM_RESULTS"; then
+		return 0 # each test fails, showing the log
+	fi
+	if grep -q "^L1: no /dev/kvm" "$VM_RESULTS"; then
+		export VM_SKIP="the emulated L1 guest offers no /dev/kvm (this QEMU emulates no SVM: $(qemu-system-x86_64 --version | head -n1))"
+	fi
+}
+
+# vm_check NAME: the check NAME of vm-checks.sh passed.
+vm_check()
+{
+	[ -z "$VM_SKIP" ] || skip "$VM_SKIP"
+	if grep -q "^CHECK $1 ok$" "$VM_RESULTS"; then
+		return 0
+	fi
+	echo "check '$1' did not pass; its lines of the run:"
+	grep -E "^(CHECK|  )$1 " "$VM_RESULTS" || echo "(none: the run ended early)"
+	echo "--- end of the run's log:"
+	tail -n 30 "$VM_RESULTS"
+	return 1
+}
+
+@test "a VM with 1 vCPU boots and its guest reports 1 CPU" {
+	vm_check cpus-1
+}
+
+@test "a VM with --cpus 4 boots and its guest reports 4 CPUs" {
+	vm_check cpus-4
+}
+
+@test "exit status 0 of the guest command passes through" {
+	vm_check exit-0
+}
+
+@test "exit status 1 of the guest command passes through" {
+	vm_check exit-1
+}
+
+@test "exit status 42 of the guest command passes through" {
+	vm_check exit-42
+}
+
+@test "a guest command killed by SIGKILL makes hutch exit 137" {
+	vm_check exit-signal
+}
+
+@test "guest stdout reaches stdout byte for byte (all 256 byte values)" {
+	vm_check stdout-bytes
+}
+
+@test "guest stdout and stderr stay separate, newlines untranslated" {
+	vm_check stdout-stderr
+}
+
+@test "the guest sees exactly --memory in its firmware memory map" {
+	vm_check memory-exact
+}
+
+@test "unemulated ports and MMIO read all-ones, are refused and counted, the VM goes on" {
+	vm_check unhandled-io
+}
+
+@test "a guest kernel panic stops the VM with a clear message and status 125" {
+	vm_check stop-panic
+}
+
+@test "a guest reboot stops the VM with a clear message and status 125" {
+	vm_check stop-reboot
+}
+
+@test "a guest poweroff before the command reports stops the VM with a message" {
+	vm_check stop-poweroff
+}
+
+@test "SIGINT (Ctrl-C) on the host stops the VM, status 130" {
+	vm_check host-interrupt
+}
+
+@test "--shell reads the host's input through the interrupt-driven UART" {
+	vm_check shell-input
+}
+
+@test "--shell on a terminal: window size reaches the guest, Ctrl-C stops the guest's job" {
+	vm_check shell-terminal
+}
+
+@test "more vCPUs than KVM allows is refused, status 125" {
+	vm_check bad-cpus-kvm
+}
+
+# --- bad input, checked on this host before any guest runs ---
+
+# A file with just enough of a bzImage header to pass hutch's checks.
+# make_bzimage FILE PROTOCOL(hex, e.g. 020f)
+make_bzimage()
+{
+	local f=$1 v=$2
+	head -c 16384 /dev/zero >"$f"
+	poke() { printf "$2" | dd of="$f" bs=1 seek=$(($1)) conv=notrunc status=none; }
+	poke 0x1f1 '\x03'                          # setup_sects
+	poke 0x1fe '\x55\xaa'                      # boot_flag
+	poke 0x202 'HdrS'
+	poke 0x206 "\\x${v:2:2}\\x${v:0:2}"        # version
+	poke 0x211 '\x01'                          # loadflags: LOADED_HIGH
+	poke 0x22c '\xff\xff\xff\x7f'              # initrd_addr_max
+	poke 0x236 '\x01'                          # xloadflags: XLF_KERNEL_64
+	poke 0x238 '\xff\x07\x00\x00'              # cmdline_size
+	poke 0x260 '\x00\x00\x00\x01'              # init_size: 16 MiB
+}
+
+setup()
+{
+	hutch_setup
+	VMDIR=$(mktemp -d /var/tmp/hutch-vm.XXXXXX)
+	chmod 0755 "$VMDIR"
+	make_bzimage "$VMDIR/bzImage" 020f
+	head -c 4096 /dev/zero >"$VMDIR/initrd"
+	chmod 0644 "$VMDIR"/*
+}
+
+teardown()
+{
+	rm -rf "$VMDIR"
+	hutch_teardown
+}
+
+# expect_refused_with TEXT: one line on stderr, "hutch: ..." containing TEXT, status 125.
+expect_refused_with()
+{
+	if [ "$status" -ne 125 ] || [ "${#stderr_lines[@]}" -ne 1 ] ||
+		[[ ${stderr_lines[0]} != "hutch: "* ]] || [[ $stderr != *"$1"* ]]; then
+		echo "status $status, stderr:"
+		echo "$stderr"
+		echo "(wanted status 125 and one line containing: $1)"
+		return 1
+	fi
+}
+
+vm_run()
+{
+	hrun vm run --kernel "$VMDIR/bzImage" --initrd "$VMDIR/initrd" "$@"
+}
+
+@test "a kernel file that is not a bzImage is refused" {
+	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "not a bzImage kernel"
+}
+
+@test "a bzImage with a boot protocol older than 2.12 is refused" {
+	make_bzimage "$VMDIR/old" 0208
+	hrun vm run --kernel "$VMDIR/old" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "boot protocol 2.08, hutch needs 2.12 or newer"
+}
+
+@test "a missing kernel file is refused" {
+	hrun vm run --kernel "$VMDIR/nope" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "cannot open kernel '$VMDIR/nope'"
+}
+
+@test "--memory too small for the kernel is refused" {
+	vm_run --memory 8M -- true
+	expect_refused_with "--memory 8 MiB is too small"
+}
+
+@test "--memory beyond what the host has is refused" {
+	vm_run --memory 64T -- true
+	expect_refused_with "is more than this host has"
+}
+
+@test "an initrd too large for guest memory is refused" {
+	truncate -s 600M "$VMDIR/initrd"
+	vm_run --memory 512M -- true
+	expect_refused_with "initrd '$VMDIR/initrd' (600 MiB) is too large for --memory 512 MiB"
+}
+
+@test "--cpus 0 is refused" {
+	vm_run --cpus 0 -- true
+	expect_refused_with "--cpus 0"
+}
+
+@test "a malformed --memory is refused" {
+	vm_run --memory lots -- true
+	expect_refused_with "invalid --memory 'lots'"
+}
+
+@test "without /dev/kvm hutch says KVM is unavailable and how to get it" {
+	HUTCH_KVM_DEVICE="$VMDIR/kvm" vm_run -- true
+	expect_refused_with "cannot open '$VMDIR/kvm': it does not exist, so KVM is not available here; enable virtualization"
+}
+
+@test "without permission on /dev/kvm hutch says so and how to fix it" {
+	[ -e /dev/kvm ] || skip "this host has no /dev/kvm"
+	if [ "$(id -u)" -eq 0 ]; then
+		command -v setpriv >/dev/null || skip "setpriv (util-linux) is missing"
+		[ "$(stat -c %a /dev/kvm)" = 600 ] || skip "/dev/kvm is open to other users here"
+		run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$HUTCH" vm run --kernel "$VMDIR/bzImage" --initrd "$VMDIR/initrd" -- true
+	else
+		[ ! -r /dev/kvm ] || skip "this user may open /dev/kvm"
+		vm_run -- true
+	fi
+	expect_refused_with "cannot open '/dev/kvm': permission denied"
+}
+
+@test "more vCPUs than this host's KVM allows is refused" {
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "this user may not open /dev/kvm"
+	vm_run --cpus 4000 -- true
+	expect_refused_with "--cpus 4000 is out of range: KVM here allows 1 to"
+}
+
+@test "a missing command is refused" {
+	vm_run
+	expect_refused_with "missing command to run in the VM"
+}
