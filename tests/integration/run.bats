@@ -162,6 +162,45 @@ late"
 	expect_no_file "$WORK/done.txt"
 }
 
+@test "a second run joins a running box and sees the first's processes" {
+	require_userns
+	start_bg "$TEST_ROOT/out" "$HUTCH" run --box A -- sh -c 'echo ready; exec sleep 30'
+	pid=$BG_PID
+	wait_for grep -q ready "$TEST_ROOT/out"
+
+	# One pid namespace: the first program is there, as PID 2 under the box's PID 1.
+	hrun run --box A -- sh -c 'for p in /proc/[0-9]*; do cat $p/comm; done'
+	expect_status 0
+	expect_contains "$output" sleep
+	hrun list --json
+	[ "$(echo "$output" | jq -r '.[] | select(.name == "A") | .state')" = running ]
+	kill -TERM "$pid"
+	wait "$pid" || true
+}
+
+@test "a joined run goes on after the run that started the box has ended" {
+	require_userns
+	start_bg "$TEST_ROOT/first" "$HUTCH" run --box A -- sh -c 'echo ready; sleep 1; echo first-done'
+	first=$BG_PID
+	wait_for grep -q ready "$TEST_ROOT/first"
+	start_bg "$TEST_ROOT/second" "$HUTCH" run --box A -- sh -c 'sleep 3; echo second-done; exit 7'
+	second=$BG_PID
+	wait_for has_exited "$first"
+	status=0
+	wait "$first" || status=$?
+	expect_status 0
+	# The box still runs for the second program, then stops with it.
+	kill -0 "$second"
+	wait_for has_exited "$second"
+	status=0
+	wait "$second" || status=$?
+	expect_status 7
+	run cat "$TEST_ROOT/second"
+	expect_output second-done
+	hrun list --json
+	[ "$(echo "$output" | jq -r '.[] | select(.name == "A") | .state')" = idle ]
+}
+
 @test "two boxes do not see each other's files" {
 	require_userns
 	in_box A sh -c 'echo a > only-in-a.txt'
