@@ -33,20 +33,28 @@ startup()
 # $DIR; the box's writes land in its store, natively they land in $DIR.
 files()
 {
-	local small='rm -rf small && mkdir small && cd small && seq 20000 | xargs touch'
-	local tree='tar -cf usr-include.tar -C /usr include && rm -f usr-include.tar'
-	local big='dd if=/dev/zero of=big bs=1M count=1024 conv=fsync status=none && rm -f big'
+	local small='mkdir small && cd small && seq 20000 | xargs touch'
+	local tree='tar -cf usr-include.tar -C /usr include'
+	local big='dd if=/dev/zero of=big bs=1M count=1024 conv=fsync status=none'
+	local clean='rm -rf small usr-include.tar big'
 
 	"$HUTCH" run --box files -- true
+	# The clean-up runs before each timed run (natively, and in the box for
+	# the box's runs), outside the timing.
 	hf files-small --warmup 1 --runs 10 \
-		-n native "bash -c '$small'" \
-		-n 'hutch run' "$HUTCH run --box files -- bash -c '$small'"
+		--prepare "$clean" -n native "bash -c '$small'" \
+		--prepare "$HUTCH run --box files -- $clean" -n 'hutch run' \
+		"$HUTCH run --box files -- bash -c '$small'"
 	hf files-tar --warmup 1 --runs 10 \
-		-n native "bash -c '$tree'" \
-		-n 'hutch run' "$HUTCH run --box files -- bash -c '$tree'"
+		--prepare "$clean" -n native "bash -c '$tree'" \
+		--prepare "$HUTCH run --box files -- $clean" -n 'hutch run' \
+		"$HUTCH run --box files -- bash -c '$tree'"
 	hf files-1gib --warmup 1 --runs 5 \
-		-n native "bash -c '$big'" \
-		-n 'hutch run' "$HUTCH run --box files -- bash -c '$big'"
+		--prepare "$clean" -n native "bash -c '$big'" \
+		--prepare "$HUTCH run --box files -- $clean" -n 'hutch run' \
+		"$HUTCH run --box files -- bash -c '$big'"
+	$clean
+	"$HUTCH" run --box files -- $clean
 }
 
 # A real build: hutch's own C sources, compiled one by one as make would.

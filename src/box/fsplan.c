@@ -169,10 +169,25 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
  * the box: writing into /var/tmp (root's, mode 1777) would fail in a box
  * although the user may write there. The root of a layer is never copied
  * up, so such a writable directory below a layer gets a layer of its own,
- * mounted over the outer one. Looked for among a layer's children, and its
- * grandchildren under /run and /var (/run/user/UID): deeper ones are rare,
- * and every directory looked at costs start-up time.
+ * mounted over the outer one. Every directory looked at costs start-up
+ * time, so islands are looked for where systems keep them: /var and /run
+ * two levels down (/var/tmp, /run/lock, /run/user/UID), /opt, /srv, /media
+ * and /mnt one level down; not in /usr or /etc, whose hundreds of entries
+ * are root's.
  */
+static int island_depth(const char *layer)
+{
+	static const struct {
+		const char *path;
+		int depth;
+	} where[] = {{"/var", 2}, {"/run", 2}, {"/opt", 1}, {"/srv", 1}, {"/media", 1}, {"/mnt", 1}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(where); i++)
+		if (!strcmp(layer, where[i].path))
+			return where[i].depth;
+	return 0;
+}
+
 static void add_islands(struct fsplan *plan, const char *root, const char *path, int depth,
 			bool blocked)
 {
@@ -183,19 +198,22 @@ static void add_islands(struct fsplan *plan, const char *root, const char *path,
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		struct stat st;
 		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		_cleanup_free_ char *child = xasprintf("%s/%s", path, e->d_name);
 		_cleanup_free_ char *child_host = xasprintf("%s%s", root, child);
-		if (lstat(child_host, &st) < 0 || !S_ISDIR(st.st_mode))
-			continue;
-		bool mapped = st.st_uid == getuid() && st.st_gid == getgid();
-		if (access(child_host, W_OK) == 0 && (blocked || !mapped)) {
-			plan_add(plan, PLAN_OVERLAY, child, NULL, st.st_mode);
-			plan->v[plan->n - 1].nested = true;
-		} else if (depth > 1 && access(child_host, X_OK) == 0) {
-			add_islands(plan, root, child, depth - 1, blocked || !mapped);
+		struct stat st;
+		/* One call for the common case, a directory the user cannot write. */
+		if (access(child_host, W_OK) == 0) {
+			if (lstat(child_host, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			if (blocked || st.st_uid != getuid() || st.st_gid != getgid()) {
+				plan_add(plan, PLAN_OVERLAY, child, NULL, st.st_mode);
+				plan->v[plan->n - 1].nested = true;
+			}
+		} else if (depth > 1 && lstat(child_host, &st) == 0) {
+			add_islands(plan, root, child, depth - 1,
+				    blocked || st.st_uid != getuid() || st.st_gid != getgid());
 		}
 	}
 }
@@ -276,9 +294,8 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 	if (!mount_table_has_below(mt, path)) {
 		bool cow = plan->privileged || could_change(host);
 		plan_add(plan, cow ? PLAN_OVERLAY : PLAN_BIND_RO, path, NULL, st.st_mode);
-		if (cow && !plan->privileged)
-			add_islands(plan, root, path, !strcmp(path, "/run") || !strcmp(path, "/var") ? 2 : 1,
-				    false);
+		if (cow && !plan->privileged && island_depth(path))
+			add_islands(plan, root, path, island_depth(path), false);
 		return 0;
 	}
 	if (depth >= PLAN_MAX_DEPTH) {

@@ -129,8 +129,8 @@ static void plan_splits_only_where_mounts_are(void **state)
 /* Plan root's tree as an unprivileged user (nobody, when the test runs as root). */
 static void plan_unprivileged(const char *root, enum fsplan_kind kinds[5], bool nested[5])
 {
-	static const char *const paths[] = {"/empty-ro", "/empty-rw", "/closed", "/full-ro",
-					    "/full-ro/sticky"};
+	static const char *const paths[] = {"/empty-ro", "/empty-rw", "/closed", "/var",
+					    "/var/sticky"};
 	int fds[2];
 	pid_t pid;
 
@@ -179,9 +179,9 @@ static void unprivileged_plans_skip_overlays_where_nothing_can_change(void **sta
 	touch(root, "/empty-ro", 1);
 	touch(root, "/empty-rw", 1);
 	touch(root, "/closed", 1);
-	touch(root, "/full-ro", 1);
-	touch(root, "/full-ro/file", 0);
-	touch(root, "/full-ro/sticky", 1);
+	touch(root, "/var", 1);
+	touch(root, "/var/file", 0);
+	touch(root, "/var/sticky", 1);
 	char *p = xasprintf("%s/empty-ro", root);
 	assert_int_equal(chmod(p, 0555), 0);
 	free(p);
@@ -191,10 +191,10 @@ static void unprivileged_plans_skip_overlays_where_nothing_can_change(void **sta
 	p = xasprintf("%s/closed", root);
 	assert_int_equal(chmod(p, 0), 0);
 	free(p);
-	p = xasprintf("%s/full-ro/sticky", root);
+	p = xasprintf("%s/var/sticky", root);
 	assert_int_equal(chmod(p, 01777), 0);
 	free(p);
-	p = xasprintf("%s/full-ro", root);
+	p = xasprintf("%s/var", root);
 	assert_int_equal(chmod(p, 0555), 0);
 	free(p);
 
