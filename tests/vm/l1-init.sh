@@ -15,6 +15,16 @@ for m in /l1/modules/*-irqbypass.ko /l1/modules/*-kvm.ko /l1/modules/*-kvm-amd.k
 	insmod "$m" || echo "L1: cannot load $m"
 done
 if [ -c /dev/kvm ]; then echo "L1: kvm ready"; else echo "L1: no /dev/kvm"; fi
+# Trace the shutdown (triple fault) exits of KVM's guests, with the guest RIP
+# and the event being delivered: exit code 0x7f is SVM_EXIT_SHUTDOWN. Only
+# those exits are recorded, so the tracing costs little.
+t=/sys/kernel/tracing
+if mount -t tracefs tracefs $t 2>/dev/null && [ -d $t/events/kvm/kvm_exit ]; then
+	echo 'exit_reason==127' >$t/events/kvm/kvm_exit/filter &&
+		echo 1 >$t/events/kvm/kvm_exit/enable
+	chmod a+rx $t 2>/dev/null
+	chmod a+r $t/trace 2>/dev/null
+fi
 echo "L1-BEGIN"
 if [ -e /l1/as-nobody ]; then
 	# As an unprivileged user who was granted the device (a 'kvm' group member).

@@ -11,7 +11,8 @@
 # Prints L1's serial console on stdout. Environment: HUTCH (binary, default
 # build/hutch), VM_ASSETS (default build/vm), GUEST_BIN (build/guest),
 # L1_SMP (2), L1_MEM (2048 MiB), L1_TIMEOUT (seconds, 900), L1_AS_NOBODY
-# (1: run SCRIPT as user nobody, with /dev/kvm opened up to it).
+# (1: run SCRIPT as user nobody, with /dev/kvm opened up to it), L1_ACCEL
+# (QEMU's -accel, default tcg).
 set -eu
 
 script=$1
@@ -28,6 +29,9 @@ for f in "$hutch" "$assets/vmlinuz" "$assets/initramfs.cpio" "$assets/l1-modules
 	[ -r "$f" ] || { echo "l1-run: missing $f (run 'make vm-assets')" >&2; exit 2; }
 done
 command -v "$qemu" >/dev/null || { echo "l1-run: no $qemu (apt-get install qemu-system-x86)" >&2; exit 2; }
+
+# Absolute: the archive below is written from inside the new root.
+bb=$(cd "$(dirname "$bb")" && pwd)/busybox
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hutch-l1.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -71,7 +75,7 @@ done
 (cd "$root" && find . | LC_ALL=C sort | "$bb" cpio -o -H newc -R 0:0 2>/dev/null) >"$tmp/run.cpio"
 cat "$tmp/run.cpio" "$assets/l1-modules.cpio" >"$tmp/l1.cpio"
 
-timeout -s KILL "${L1_TIMEOUT:-900}" "$qemu" -accel tcg -cpu max -smp "${L1_SMP:-2}" \
+timeout -s KILL "${L1_TIMEOUT:-900}" "$qemu" -accel "${L1_ACCEL:-tcg}" -cpu max -smp "${L1_SMP:-2}" \
 	-m "${L1_MEM:-2048}" -nodefaults -no-user-config -nographic -no-reboot \
 	-serial stdio -monitor none \
 	-kernel "$assets/vmlinuz" -initrd "$tmp/l1.cpio" \
