@@ -35,7 +35,7 @@ setup_file()
 	: >"$VM_RESULTS"
 
 	if [ "${HUTCH_VM_TESTS:-}" = none ]; then
-		export VM_SKIP="guest checks disabled by HUTCH_VM_TESTS=none"
+		export VM_SKIP="guest checks disabled by HUTCH_VM_TESTS=none${HUTCH_VM_TESTS_WHY:+: $HUTCH_VM_TESTS_WHY}"
 		return 0
 	fi
 	# Build or refresh them where this hutch looks (build/vm beside it), if
