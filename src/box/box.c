@@ -45,15 +45,6 @@ static const int relayed[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
 
 extern char **environ;
 
-static int exit_code(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_HUTCH_FAILED;
-}
-
 /* Drain what the box still wrote to its terminal after its last process died. */
 static void drain(int master)
 {
@@ -449,7 +440,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	}
 	if (write_all(sock, "M", 1) < 0) {
 		waitpid(pid, &status, 0);
-		return exit_code(status);
+		return exit_status_code(status);
 	}
 	struct run_ctx ctx = {.init = pid, .log_fd = log_fd, .limits = limits};
 	code = run_program(sock, sfd, opts, &ctx, err);
@@ -459,7 +450,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 		/* PID 1 failed to set the box up (and said why) or was killed. */
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		return code == -1 ? -1 : exit_code(status);
+		return code == -1 ? -1 : exit_status_code(status);
 	}
 	/* The run is over; the unmount holder must not carry this lock on. */
 	close(steal_fd(running));

@@ -61,15 +61,6 @@ struct client {
 /* Signals sent to PID 1 itself go on to every program's process group. */
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT};
 
-static int status_to_exit(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_HUTCH_FAILED;
-}
-
 /* execv, running a script without #! with /bin/sh as execvp does. */
 static void exec_file(const char *path, char **argv)
 {
@@ -427,7 +418,7 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 				if (clients[i].pid != pid)
 					continue;
 				clients[i].pid = 0;
-				clients[i].code = status_to_exit(status);
+				clients[i].code = exit_status_code(status);
 				clients[i].why = limit_hit;
 				if (clients[i].conn == init->sock)
 					/* The creating run may return now while others go on. */

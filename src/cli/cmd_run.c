@@ -136,7 +136,7 @@ int cmd_run(int argc, char **argv)
 	};
 	struct box_run_opts opts = {.name = BOX_DEFAULT_NAME};
 	/* Command-line values, applied over the profile's once it is read. */
-	struct policy cli = {.seccomp = -1};
+	struct policy cli = {.seccomp = FILTER_DEFAULT};
 	bool seccomp_set = false;
 	struct error err;
 	int c, r = 0;
@@ -213,8 +213,6 @@ int cmd_run(int argc, char **argv)
 	if (optind >= argc)
 		usage_error("run ", "missing command to run");
 	opts.argv = argv + optind;
-	if (!seccomp_set)
-		cli.seccomp = FILTER_DEFAULT;
 	opts.policy = &cli;
 	opts.seccomp_set = seccomp_set;
 	r = run_in_box(&opts);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -228,6 +229,15 @@ int remove_tree(const char *path, struct error *err)
 	if (remove_at(AT_FDCWD, path, st.st_dev, 0) < 0)
 		return error_set(err, errno, "cannot remove '%s'", path);
 	return 0;
+}
+
+int exit_status_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_HUTCH_FAILED;
 }
 
 bool str_has_prefix(const char *s, const char *prefix)

@@ -40,6 +40,9 @@ int remove_tree(const char *path, struct error *err);
  */
 int remove_tree_at(int dfd, const char *name, dev_t dev);
 
+/* A wait status as a shell reports it: the exit code, or 128+N for signal N. */
+int exit_status_code(int status);
+
 bool str_has_prefix(const char *s, const char *prefix);
 
 /* True if path equals dir or lies below it (both absolute, normalized). */
