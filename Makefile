@@ -39,8 +39,16 @@ all: $(BUILD)/hutch
 
 -include $(wildcard src/*/*.mk)
 
+# Linked statically (STATIC=0 for a dynamic build): every `hutch run` starts
+# a fresh hutch, and the dynamic loader's work for libc, inih, jansson and
+# libseccomp costs about 0.4 ms of a box's start (docs/benchmarks.md).
+# hutch uses nothing of glibc that needs dlopen (no NSS, no iconv).
+STATIC ?= 1
+HUTCH_LDFLAGS = $(if $(filter 1,$(STATIC)),-static-pie)
+PKG_STATIC = $(if $(filter 1,$(STATIC)),--static)
+
 $(BUILD)/hutch: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) $(HUTCH_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(PKG_STATIC) $(HUTCH_PKGS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

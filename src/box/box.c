@@ -19,8 +19,8 @@
 
 #include "box/box.h"
 #include "box/control.h"
-#include "box/fsplan.h"
 #include "box/init.h"
+#include "box/mounts.h"
 #include "box/tty.h"
 #include "box/userns.h"
 #include "policy/eventlog.h"
@@ -29,9 +29,9 @@
 #include "common/util.h"
 #include "common/banned.h"
 
+/* The network namespace is PID 1's to make, on a thread of its own (box/init.c). */
 #define BOX_CLONE_FLAGS                                                                            \
-	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |                 \
-	 CLONE_NEWCGROUP | CLONE_NEWNET)
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 /* A joining run retries when the box stopped between its connect and its request. */
 #define JOIN_ATTEMPTS 3
@@ -184,12 +184,13 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 	}
 	pidfd = fds[0];
 	if (nfds > 1) {
+		/* The terminal is ready: 'G' lets the program start. */
 		master = fds[1];
 		tty_setup_pty(master);
 		tty_make_raw();
+		if (write_all(conn, "G", 1) < 0)
+			return RETRY;
 	}
-	if (write_all(conn, "G", 1) < 0)
-		return RETRY;
 	if (opts->policy->timeout_ms) {
 		struct itimerspec its = {
 			.it_value = {.tv_sec = (time_t)(opts->policy->timeout_ms / 1000),
@@ -224,21 +225,50 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 	return code;
 }
 
+/* Opened while PID 1 lives, they keep the box's mounts until the holder detaches them. */
+static void open_box_ns(pid_t init, int ns_fds[2])
+{
+	static const char *const names[] = {"user", "mnt"};
+
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *path = xasprintf("/proc/%d/ns/%s", (int)init, names[i]);
+		ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+	}
+}
+
+static void close_box_ns(int ns_fds[2])
+{
+	for (size_t i = 0; i < 2; i++)
+		if (ns_fds[i] >= 0)
+			close(ns_fds[i]);
+	ns_fds[0] = ns_fds[1] = -1;
+}
+
+static void close_box_nsp(int (*ns_fds)[2])
+{
+	close_box_ns(*ns_fds);
+}
+
 /*
  * Unmounting a box syncs each overlay's upper filesystem (ovl_sync_fs), a
  * few milliseconds that nobody needs to wait for: every process of the box
  * is gone once PID 1 sent the last code. A small process outside the box
- * keeps the box's "mounted" lock until PID 1 has exited, i.e. until the
- * kernel has unmounted everything, so that the next run of this box, or a
- * commit, waits for it and never finds the layers still mounted.
+ * keeps the box's "mounted" lock until the box is unmounted, so that the
+ * next run of this box, or a commit, waits for it and never finds the
+ * layers still mounted. It holds the box's mount namespace open, so PID 1
+ * exits at once; then it detaches the overlays on parallel threads (one
+ * sync's time instead of one per overlay, which the next run would wait
+ * for), and, the lock released, empties the box's trash.
  */
-static void hand_over_unmount(pid_t init, int mounted_lock, struct limits *limits)
+static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struct limits *limits,
+			      int ns_fds[2])
 {
 	_cleanup_close_ int pidfd = pidfd_open(init, 0);
 	pid_t pid;
 
 	if (pidfd < 0 || (pid = fork()) < 0) {
 		int status;
+		close_box_ns(ns_fds);
 		while (waitpid(init, &status, 0) < 0 && errno == EINTR)
 			;
 		limits_release(limits);
@@ -253,15 +283,29 @@ static void hand_over_unmount(pid_t init, int mounted_lock, struct limits *limit
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
 	}
-	if (dup2(mounted_lock, 3) < 0 || dup2(pidfd, 4) < 0)
-		_exit(1);
-	close_range(5, ~0U, 0);
+	/* Kept as fds 3 (the lock), 4, 5, and 6 and 7 when the namespaces are open. */
+	bool ns = ns_fds[0] >= 0 && ns_fds[1] >= 0;
+	int keep[] = {mounted_lock, pidfd, box_dirfd, ns_fds[0], ns_fds[1]};
+	size_t nkeep = ns ? 5 : 3;
+	for (size_t i = 0; i < nkeep; i++)
+		if ((keep[i] = fcntl(keep[i], F_DUPFD, 3 + (int)ARRAY_SIZE(keep))) < 0)
+			_exit(1);
+	for (size_t i = 0; i < nkeep; i++)
+		if (dup2(keep[i], 3 + (int)i) < 0)
+			_exit(1);
+	close_range(3 + (unsigned)nkeep, ~0U, 0);
 	setsid();
 	struct pollfd p = {.fd = 4, .events = POLLIN};
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 	/* A cgroup can go only once the box's last task has. */
 	limits_release(limits);
+	if (ns) {
+		(void)box_root_detach(6, 7);
+		close_range(6, 7, 0); /* whatever else the box mounted goes now */
+	}
+	close(3);
+	box_trash_empty(5);
 	_exit(0);
 }
 
@@ -320,6 +364,17 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 		     int log_fd, bool created, int *listener, struct limits *limits,
 		     bool *handed_over, struct error *err);
 
+/* A box's PID 1 started, but its program never ran: undo the start. */
+static int abort_start(pid_t init, int box_dirfd, const char *name, struct error *err)
+{
+	int status;
+
+	kill(init, SIGKILL);
+	waitpid(init, &status, 0);
+	unlinkat(box_dirfd, "control", 0);
+	return error_prefix(err, "cannot start box '%s'", name);
+}
+
 /* Start the box's PID 1 and run the program as its first client. */
 static int create_and_run(const struct store *store, const struct box_run_opts *opts,
 			  const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
@@ -355,23 +410,13 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	_cleanup_free_ char *newroot = xasprintf("%s/mnt", box_dir);
 	_cleanup_close_ int mounted = -1;
 	_cleanup_close_ int sock = -1;
-	struct mount_table mt;
-	struct fsplan plan;
 	struct box_init init;
+	__attribute__((cleanup(close_box_nsp))) int ns_fds[2] = {-1, -1};
 	int sv[2], status, code;
 	pid_t pid;
 
-	if (mount_table_read(&mt, err) < 0)
-		return -1;
-	if (fsplan_build(&plan, "", &mt, getuid() == 0, err) < 0) {
-		mount_table_release(&mt);
-		return -1;
-	}
-	mount_table_release(&mt);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fsplan_release(&plan);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return error_set(err, errno, "cannot create a socket pair");
-	}
 	sock = sv[0];
 	init = (struct box_init){
 		.root = {.store_home = store->home,
@@ -379,7 +424,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 			 .newroot = newroot,
 			 .policy = opts->policy,
 			 .log_fd = log_fd},
-		.plan = &plan,
+		.host_root = getuid() == 0,
 		.as_root = opts->as_root,
 		.sock = sv[1],
 		.listener = *listener,
@@ -408,7 +453,6 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	if (pid < 0) {
 		int e = errno;
 		close(sv[1]);
-		fsplan_release(&plan);
 		userns_explain(e, err);
 		unlinkat(box_dirfd, "control", 0);
 		if (created) {
@@ -425,20 +469,27 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	close(sv[1]);
 	/* Only PID 1 may hold it: a run must not join a box whose PID 1 is gone. */
 	close(steal_fd(listener));
-	fsplan_release(&plan);
+	open_box_ns(pid, ns_fds);
 	/* PID 1 listens now: later runs may queue up to join. */
 	close(steal_fd(setup));
 
-	/* The previous run of this box may still be unmounting: wait for it. */
-	mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
-	if (mounted < 0 || userns_write_maps(pid, getuid(), getgid(), opts->as_root, err) < 0 ||
-	    limits_attach(limits, pid, err) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		unlinkat(box_dirfd, "control", 0);
-		return error_prefix(err, "cannot start box '%s'", opts->name);
-	}
+	if (userns_write_maps(pid, getuid(), getgid(), opts->as_root, err) < 0 ||
+	    limits_attach(limits, pid, err) < 0)
+		return abort_start(pid, box_dirfd, opts->name, err);
+	/* 'M': PID 1 may plan and mount all but the box's layers... */
 	if (write_all(sock, "M", 1) < 0) {
+		waitpid(pid, &status, 0);
+		return exit_status_code(status);
+	}
+	/*
+	 * ...'O': and its layers too, once the previous run of this box has
+	 * unmounted them (its unmount holder, below), which it may still be
+	 * doing while PID 1 gets on with the rest.
+	 */
+	mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
+	if (mounted < 0)
+		return abort_start(pid, box_dirfd, opts->name, err);
+	if (write_all(sock, "O", 1) < 0) {
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
@@ -454,7 +505,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	}
 	/* The run is over; the unmount holder must not carry this lock on. */
 	close(steal_fd(running));
-	hand_over_unmount(pid, mounted, limits);
+	hand_over_unmount(pid, mounted, box_dirfd, limits, ns_fds);
 	*handed_over = true;
 	return code;
 }

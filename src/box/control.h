@@ -9,7 +9,8 @@
  *   client -> init   request: header + strings, with fds 0-2 (SCM_RIGHTS)
  *   init -> client   reply 'P' with a pidfd of the program (+ pty master),
  *                    or 'E' with a one-line error
- *   client -> init   'G' once the pty has its size: the program may start
+ *   client -> init   with a pty only: 'G' once the pty has its size, and
+ *                    the program may start (without, it starts at once)
  *   init -> client   the exit code (int) when the program has exited
  *
  * Everything goes over SOCK_STREAM unix sockets, and both ends are the same

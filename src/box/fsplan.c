@@ -136,13 +136,14 @@ static int cmp_names(const void *a, const void *b)
 
 /*
  * Whether an unprivileged caller could change anything in the directory
- * host. It cannot in one it may not enter (/root, /lost+found), nor in an
- * empty one it may not write (/srv, /media): the box would refuse the same
- * writes, so a read-only bind serves there and saves an overlay, which costs
- * about half a millisecond to mount and unmount. The box's user and groups
- * are hutch's own, so access() answers for it.
+ * host, whose lstat is st. It cannot in one it may not enter (/root,
+ * /lost+found), nor in an empty one it may not write (/srv, /media): the
+ * box would refuse the same writes, so a read-only bind serves there and
+ * saves an overlay, which costs about half a millisecond to mount and
+ * unmount. The box's user and groups are hutch's own, so access() answers
+ * for it.
  */
-static bool could_change(const char *host)
+static bool could_change(const char *host, const struct stat *st)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *e;
@@ -150,6 +151,9 @@ static bool could_change(const char *host)
 	if (access(host, X_OK) < 0)
 		return false;
 	if (access(host, W_OK) == 0)
+		return true;
+	/* More links than "." and "..": it has subdirectories (on most filesystems). */
+	if (st->st_nlink > 2)
 		return true;
 	d = opendir(host);
 	if (!d)
@@ -292,7 +296,7 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 		return 0;
 	}
 	if (!mount_table_has_below(mt, path)) {
-		bool cow = plan->privileged || could_change(host);
+		bool cow = plan->privileged || could_change(host, &st);
 		plan_add(plan, cow ? PLAN_OVERLAY : PLAN_BIND_RO, path, NULL, st.st_mode);
 		if (cow && !plan->privileged && island_depth(path))
 			add_islands(plan, root, path, island_depth(path), false);

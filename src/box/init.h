@@ -15,7 +15,7 @@
 
 struct box_init {
 	struct box_root root;
-	const struct fsplan *plan;
+	bool host_root; /* hutch runs as root on the host: every layer is an overlay */
 	bool as_root;   /* the box maps its user to uid 0 */
 	int sock;       /* stream socket to the hutch run that creates the box */
 	int listener;   /* the box's control socket, bound and listening */
@@ -27,8 +27,9 @@ struct box_init {
 };
 
 /*
- * The creating run first sends one byte on sock once the id maps are
- * written; then it is a client like any other. Never returns: exits once
+ * The creating run first sends 'M' on sock once the id maps are written,
+ * then 'O' once the box's layers may be mounted (the previous run of the
+ * box has unmounted them); then it is a client like any other. Never returns: exits once
  * the last program has exited and every process in the box is gone (after
  * sending each client its program's exit code), or exits 125 after
  * printing why the box could not start. A client's last message is 'X':

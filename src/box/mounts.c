@@ -1,14 +1,18 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "box/mounts.h"
@@ -32,16 +36,42 @@ static int fs_error(int fsfd, int errnum, struct error *err, const char *what, c
 	return error_set(err, errnum, "cannot mount %s on '%s'", what, path);
 }
 
-static int mount_overlay(const char *lower, const char *layer_dir, const char *target,
-			 struct error *err)
+/*
+ * At every mount overlayfs removes the work dir's "work" subdirectory left
+ * by the last mount and makes a new one. On ext4 mounted with "discard" the
+ * removal waits for the device to discard the directory's block. A rename
+ * into the box's trash costs no such wait; the trash is emptied after the
+ * box has stopped (box_trash_empty), when nobody waits for it.
+ */
+static void trash_old_work(const char *box_dir, const char *layer, const char *work)
 {
-	_cleanup_free_ char *upper = xasprintf("%s/upper", layer_dir);
-	_cleanup_free_ char *work = xasprintf("%s/work", layer_dir);
+	_cleanup_free_ char *old = xasprintf("%s/work", work);
+	uint64_t nonce = 0;
+
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		nonce = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	_cleanup_free_ char *dest = xasprintf("%s/" BOX_TRASH "/%s.%016llx", box_dir, layer,
+					      (unsigned long long)nonce);
+	/* ENOENT: a first mount, or a trash not yet made. Else overlayfs removes it. */
+	(void)rename(old, dest);
+}
+
+static int mount_overlay(const char *lower, const char *box_dir, const char *layer,
+			 const char *target, struct error *err)
+{
+	_cleanup_free_ char *upper = xasprintf("%s/fs/%s/upper", box_dir, layer);
+	_cleanup_free_ char *work = xasprintf("%s/fs/%s/work", box_dir, layer);
 	_cleanup_close_ int fsfd = -1;
 	_cleanup_close_ int mfd = -1;
 
-	if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0)
+	/* After a box's first run both exist: one call each, not one per component. */
+	if ((mkdir(upper, 0755) < 0 && errno != EEXIST && mkdir_p(upper, 0755, err) < 0) ||
+	    (mkdir(work, 0700) < 0 && errno != EEXIST && mkdir_p(work, 0700, err) < 0))
 		return -1;
+	trash_old_work(box_dir, layer, work);
 	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		return error_set(err, errno, "cannot use overlayfs");
@@ -201,8 +231,7 @@ static void *overlay_worker(void *arg)
 			continue;
 		_cleanup_free_ char *target = xasprintf("%s%s", w->root->newroot, e->path);
 		_cleanup_free_ char *layer = layer_name_from_path(e->path);
-		_cleanup_free_ char *layer_dir = xasprintf("%s/fs/%s", w->root->box_dir, layer);
-		if (mount_overlay(e->path, layer_dir, target, &err) < 0 &&
+		if (mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0 &&
 		    !__atomic_exchange_n(&w->failed, 1, __ATOMIC_RELAXED))
 			w->err = err;
 	}
@@ -234,20 +263,50 @@ static int mount_overlays(const struct box_root *root, const struct fsplan *plan
 	return 0;
 }
 
-int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err)
+static bool plan_kind_special(enum fsplan_kind kind)
 {
-	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
-	_cleanup_free_ char *hide = NULL;
-	struct stat st;
+	return kind == PLAN_PROC || kind == PLAN_SYS || kind == PLAN_DEV || kind == PLAN_TMP;
+}
+
+int box_root_prepare(const struct box_root *root, struct error *err)
+{
+	static const struct fsplan_entry special[] = {
+		{.kind = PLAN_DEV, .path = "/dev"},
+		{.kind = PLAN_PROC, .path = "/proc"},
+		{.kind = PLAN_TMP, .path = "/tmp"},
+	};
+	_cleanup_free_ char *trash = xasprintf("%s/" BOX_TRASH, root->box_dir);
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return error_set(err, errno, "cannot make mounts private");
 	if (mount("tmpfs", root->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
 		return error_set(err, errno, "cannot mount the box root on '%s'", root->newroot);
+	if (mkdir(trash, 0700) < 0 && errno != EEXIST)
+		return error_set(err, errno, "cannot create '%s'", trash);
+	for (size_t i = 0; i < ARRAY_SIZE(special); i++) {
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, special[i].path);
+		if (mount_entry(root, &special[i], target, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int box_root_sys(const struct box_root *root, struct error *err)
+{
+	static const struct fsplan_entry sys = {.kind = PLAN_SYS, .path = "/sys"};
+	_cleanup_free_ char *target = xasprintf("%s/sys", root->newroot);
+
+	return mount_entry(root, &sys, target, err);
+}
+
+int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err)
+{
 	/* Everything but the overlays, parents first; then the overlays' mount points exist. */
 	for (size_t i = 0; i < plan->n; i++) {
 		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, plan->v[i].path);
 		int r = 0;
+		if (plan_kind_special(plan->v[i].kind))
+			continue; /* box_root_prepare() */
 		if (plan->v[i].kind != PLAN_OVERLAY)
 			r = mount_entry(root, &plan->v[i], target, err);
 		else if (!plan->v[i].nested)
@@ -255,6 +314,15 @@ int box_root_mount(const struct box_root *root, const struct fsplan *plan, struc
 		if (r < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int box_root_finish(const struct box_root *root, const struct fsplan *plan, struct error *err)
+{
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	_cleanup_free_ char *hide = NULL;
+	struct stat st;
+
 	/* Nested overlays go on top of the outer ones, on their existing dirs. */
 	if (mount_overlays(root, plan, false, err) < 0 || mount_overlays(root, plan, true, err) < 0)
 		return -1;
@@ -278,6 +346,103 @@ int box_root_mount(const struct box_root *root, const struct fsplan *plan, struc
 	if (mount_setattr(AT_FDCWD, "/", 0, &ro, sizeof(ro)) < 0)
 		return error_set(err, errno, "cannot make the box root read-only");
 	return 0;
+}
+
+struct detach_work {
+	char *const *paths;
+	size_t n;
+	size_t next; /* next path to take, atomically */
+};
+
+static void *detach_worker(void *arg)
+{
+	struct detach_work *w = arg;
+
+	for (;;) {
+		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		if (i >= w->n)
+			return NULL;
+		/*
+		 * The last reference goes here, so this thread runs the
+		 * overlay's shutdown (its sync of the upper filesystem) on
+		 * its way back from the call.
+		 */
+		(void)umount2(w->paths[i], MNT_DETACH);
+	}
+}
+
+static void detach_parallel(char *const *paths, size_t n)
+{
+	struct detach_work w = {.paths = paths, .n = n};
+	pthread_t threads[DETACH_THREADS];
+	size_t nthreads = 0;
+
+	for (size_t i = 0; i + 1 < n && i < ARRAY_SIZE(threads); i++)
+		if (pthread_create(&threads[nthreads], NULL, detach_worker, &w) == 0)
+			nthreads++;
+	detach_worker(&w);
+	for (size_t i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+}
+
+/* Whether mount i of mt is an overlay on top of (below the path of) another. */
+static bool overlay_on_overlay(const struct mount_table *mt, size_t i)
+{
+	for (size_t j = 0; j < mt->n; j++)
+		if (j != i && !strcmp(mt->v[j].fstype, "overlay") &&
+		    strcmp(mt->v[i].path, mt->v[j].path) && path_is_within(mt->v[i].path, mt->v[j].path))
+			return true;
+	return false;
+}
+
+int box_root_detach(int userns_fd, int mntns_fd)
+{
+	/* The box's own /proc is of its pid namespace, which this process is not in. */
+	_cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char **paths = NULL;
+	struct mount_table mt;
+	struct error err;
+	size_t n = 0;
+
+	if (proc < 0 || setns(userns_fd, CLONE_NEWUSER) < 0 || setns(mntns_fd, CLONE_NEWNS) < 0)
+		return -1;
+	text = read_file_at(proc, "thread-self/mountinfo", 64 << 20, &err);
+	if (!text || mount_table_parse(&mt, text, &err) < 0)
+		return -1;
+	/*
+	 * All at once: most of a detach is waiting (for the device to flush,
+	 * for an RCU grace period), which the threads share. Inner overlays
+	 * are taken first: an outer detach takes along an inner one that is
+	 * still attached, whose shutdown then waits on the same thread.
+	 */
+	paths = xcalloc(mt.n + 1, sizeof(*paths));
+	for (int inner = 1; inner >= 0; inner--)
+		for (size_t i = 0; i < mt.n; i++)
+			if (!strcmp(mt.v[i].fstype, "overlay") && overlay_on_overlay(&mt, i) == inner)
+				paths[n++] = mt.v[i].path;
+	detach_parallel(paths, n);
+	mount_table_release(&mt);
+	return 0;
+}
+
+void box_trash_empty(int box_dirfd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *e;
+	struct stat st;
+	int fd = openat(box_dirfd, BOX_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !(d = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
+	/* Another box run may add to it meanwhile, or empty it too: both are fine. */
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)remove_tree_at(dirfd(d), e->d_name, st.st_dev);
 }
 
 int net_loopback_up(struct error *err)

@@ -18,12 +18,47 @@ struct box_root {
 };
 
 /*
- * Mount the planned tree on root->newroot and pivot into it. Must run with
+ * Start the box's root on root->newroot with what every box has, whatever
+ * its plan: /dev, /proc and the private /tmp. Must run with
  * CAP_SYS_ADMIN over a private mount namespace, as PID 1 of the box's pid
- * namespace (for /proc). On return "/" is the box's root, read-only at its
+ * namespace (for /proc). The host's mount table must be read before: this
+ * mounts below the store.
+ */
+int box_root_prepare(const struct box_root *root, struct error *err);
+
+/* Mount a fresh /sys: it shows the network namespace of the calling thread. */
+int box_root_sys(const struct box_root *root, struct error *err);
+
+/* Then mount the planned tree but its overlays, and make their mount points. */
+int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err);
+
+/*
+ * Then mount the overlays (only once the box's last run has unmounted its
+ * own: see BOX_LOCK_MOUNTED), apply the policy's access rules and pivot
+ * into the box's root. On return "/" is the box's root, read-only at its
  * top level so nothing is written where the store would not keep it.
  */
-int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err);
+int box_root_finish(const struct box_root *root, const struct fsplan *plan, struct error *err);
+
+/* Under the box's directory: old overlay work dirs, removed after a run. */
+#define BOX_TRASH "trash"
+/* At most this many threads detach a stopped box's overlays. */
+#define DETACH_THREADS 16
+
+/*
+ * Detach the overlays of a box whose processes have all exited, from
+ * outside it: join its user and mount namespaces (by the fds of
+ * /proc/PID/ns/{user,mnt}, opened while its PID 1 lived) and detach each
+ * overlay on a thread of its own. Unmounting an overlay syncs its upper
+ * filesystem; the kernel would do that overlay after overlay when the
+ * namespace goes. The calling process must be single-threaded, and stays
+ * in the box's namespaces: call it in a process that exits next. Returns
+ * -1 if the namespaces cannot be joined or their mounts read.
+ */
+int box_root_detach(int userns_fd, int mntns_fd);
+
+/* Empty the box's trash (BOX_TRASH) in the box directory box_dirfd. */
+void box_trash_empty(int box_dirfd);
 
 /* Bind src (recursively) on target, optionally read-only. */
 int mount_bind(const char *src, const char *target, bool read_only, struct error *err);

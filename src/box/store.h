@@ -7,6 +7,8 @@
  *       fs/LAYER/upper/              overlayfs upper dir for one host directory
  *       fs/LAYER/work/               its overlayfs work dir (mode 0 inside)
  *       tmp/                         the box's private /tmp
+ *       trash/                       overlay work dirs of earlier runs, emptied
+ *                                    after each run (box/mounts.h)
  *       mnt/                         empty on the host; the box's root is
  *                                    assembled on it inside the box's mount ns
  *       control                      unix socket of the running box's PID 1

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "box/mounts.h"
 #include "cli/boxcmd.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
@@ -34,17 +35,21 @@ static int empty_dir(const char *dir, struct error *err)
 }
 
 /*
- * reset empties fs/ (every layer: changes and overlay scratch) and tmp/;
- * rm removes fs/ and tmp/ first, then the rest, so that a kill midway
- * leaves a box that is merely emptier, and running either again finishes.
+ * reset empties fs/ (every layer: changes and overlay scratch), tmp/ and
+ * the trash of old work dirs; rm removes fs/ and tmp/ first, then the
+ * rest, so that a kill midway leaves a box that is merely emptier, and
+ * running either again finishes.
  */
 static int discard(const char *box_dir, bool whole, struct error *err)
 {
 	_cleanup_free_ char *fs = xasprintf("%s/fs", box_dir);
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp", box_dir);
+	_cleanup_free_ char *trash = xasprintf("%s/" BOX_TRASH, box_dir);
 
 	if (!whole)
-		return empty_dir(fs, err) < 0 || empty_dir(tmp, err) < 0 ? -1 : 0;
+		return empty_dir(fs, err) < 0 || empty_dir(tmp, err) < 0 || empty_dir(trash, err) < 0
+			       ? -1
+			       : 0;
 	if (remove_tree(fs, err) < 0 || remove_tree(tmp, err) < 0 || remove_tree(box_dir, err) < 0)
 		return -1;
 	return 0;

@@ -121,7 +121,12 @@ int write_file(const char *path, const char *content, struct error *err)
 
 char *read_file(const char *path, size_t max, struct error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return read_file_at(AT_FDCWD, path, max, err);
+}
+
+char *read_file_at(int dfd, const char *path, size_t max, struct error *err)
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
 	size_t cap = 4096, len = 0;
 

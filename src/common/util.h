@@ -26,6 +26,8 @@ int write_file(const char *path, const char *content, struct error *err);
 
 /* Read a whole small file into a NUL-terminated string; NULL on error. */
 char *read_file(const char *path, size_t max, struct error *err);
+/* The same, for path relative to the directory dfd (or AT_FDCWD). */
+char *read_file_at(int dfd, const char *path, size_t max, struct error *err);
 
 /* mkdir -p with mode for each created component; existing dirs are fine. */
 int mkdir_p(const char *path, mode_t mode, struct error *err);

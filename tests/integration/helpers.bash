@@ -208,3 +208,9 @@ wait_for()
 	echo "timed out waiting for: $*"
 	return 1
 }
+
+# kernel_log_time: the timestamps (seconds since boot) of the dmesg lines on stdin.
+kernel_log_time()
+{
+	sed -nE 's/^\[ *([0-9]+\.[0-9]+)\].*/\1/p'
+}

@@ -407,6 +407,28 @@ clean"
 	[ "$(cat doc.txt)" = host ]
 }
 
+trash_is_empty()
+{
+	[ -d "$HUTCH_HOME/boxes/$1/trash" ] && [ -z "$(ls -A "$HUTCH_HOME/boxes/$1/trash")" ]
+}
+
+@test "overlay work dirs of past runs are moved to the box's trash, and it is emptied after the run and by reset" {
+	require_userns
+	in_box A sh -c 'echo one > one.txt'
+	in_box A sh -c 'echo two > two.txt'
+	wait_for trash_is_empty A
+	# As left by a run killed before its trash was emptied: overlayfs makes them mode 0.
+	mkdir -p "$HUTCH_HOME/boxes/A/trash/usr.1/work/x"
+	chmod 0 "$HUTCH_HOME/boxes/A/trash/usr.1/work" "$HUTCH_HOME/boxes/A/trash/usr.1"
+
+	hrun reset A
+	expect_status 0
+	trash_is_empty A
+	hrun run --box A -- sh -c 'test ! -e one.txt && echo reset'
+	expect_output reset
+	wait_for trash_is_empty A
+}
+
 @test "rm deletes the box and everything in it; the host keeps its files" {
 	require_userns
 	echo host > doc.txt

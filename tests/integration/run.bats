@@ -141,6 +141,43 @@ second"
 	expect_no_file "$WORK/log.txt"
 }
 
+@test "runs of one box back to back each see all that the run before wrote" {
+	require_userns
+	# /var/tmp is a layer of its own, on top of /var's.
+	local mark=/var/tmp/${TEST_ROOT##*/}
+	for i in $(seq 12); do
+		"$HUTCH" run --box A -- sh -c "echo $i >> log.txt; mkdir -p d$i; : > $mark.$i" ||
+			return 1
+	done
+
+	hrun run --box A -- sh -c "echo \$(cat log.txt); ls -d d* | wc -l; ls $mark.* | wc -l"
+	expect_status 0
+	expect_output "1 2 3 4 5 6 7 8 9 10 11 12
+12
+12"
+	expect_no_file "$WORK/log.txt"
+	expect_no_file "$mark.1"
+}
+
+@test "back-to-back runs never mount a box's layers while the last run's are still mounted" {
+	require_userns
+	# The kernel warns when an overlay's upper or work dir is in use by another mount.
+	dmesg > /dev/null 2>&1 || skip "the kernel log is unreadable here (kernel.dmesg_restrict), and it is what shows a layer mounted twice"
+	local since
+	since=$(dmesg | kernel_log_time | tail -n 1)
+	for i in $(seq 20); do
+		"$HUTCH" run --box A -- true || return 1
+	done
+
+	local said
+	said=$(dmesg | awk -v since="${since:-0}" '
+		match($0, /^\[ *[0-9]+\.[0-9]+\]/) {
+			t = substr($0, RSTART + 1, RLENGTH - 2) + 0
+			if (t > since && /overlayfs: .*in-use/) print
+		}')
+	[ -z "$said" ] || { echo "the kernel said: $said"; return 1; }
+}
+
 @test "two programs running in one box at the same time share its files" {
 	require_userns
 	start_bg "$TEST_ROOT/out" "$HUTCH" run --box A -- sh -c 'echo early > shared.txt; echo ready
