@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -134,6 +135,8 @@ struct run_ctx {
 	pid_t init;           /* the box's PID 1 when this run started the box, else 0 */
 	int log_fd;
 	struct limits *limits; /* when this run started the box, else NULL */
+	uint64_t fingerprint;  /* run_fingerprint() */
+	bool joins;            /* the box was up before this run */
 };
 
 /*
@@ -151,6 +154,7 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 	char why[512];
 	struct request req = {
 		.flags = (tty_wanted() ? REQUEST_PTY : 0) | (opts->as_root ? REQUEST_ROOT : 0),
+		.fingerprint = ctx->fingerprint,
 		.argv = opts->argv,
 		.envp = environ,
 	};
@@ -177,11 +181,16 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 		msg[n] = '\0';
 		return error_set(err, 0, "cannot run in box '%s': %s", opts->name, msg);
 	}
+	if (tag == 'R')
+		return RETRY; /* an idle box, not this run's: it ends, start a new one */
 	if (tag != 'P' || nfds < 1) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		return error_set(err, EPROTO, "cannot run in box '%s'", opts->name);
 	}
+	if (ctx->joins && opts->policy->verbose)
+		note("box '%s' was up: this run joined it (a box that runs programs keeps the "
+		     "policy it started with)", opts->name);
 	pidfd = fds[0];
 	if (nfds > 1) {
 		/* The terminal is ready: 'G' lets the program start. */
@@ -309,27 +318,6 @@ static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struc
 	_exit(0);
 }
 
-/* "/proc/self/fd/N/control": sun_path is short, a store path need not be. */
-static void control_addr(int box_dirfd, struct sockaddr_un *addr)
-{
-	memset(addr, 0, sizeof(*addr));
-	addr->sun_family = AF_UNIX;
-	snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/control", box_dirfd);
-}
-
-static int connect_box(int box_dirfd)
-{
-	struct sockaddr_un addr;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	control_addr(box_dirfd, &addr);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int listen_box(int box_dirfd, struct error *err)
 {
 	struct sockaddr_un addr;
@@ -361,8 +349,8 @@ static void say_policy(const struct box_run_opts *opts, const struct limits *lim
 
 static int start_box(const struct store *store, const struct box_run_opts *opts,
 		     const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
-		     int log_fd, bool created, int *listener, struct limits *limits,
-		     bool *handed_over, struct error *err);
+		     int log_fd, bool created, uint64_t fingerprint, int *listener,
+		     struct limits *limits, bool *handed_over, struct error *err);
 
 /* A box's PID 1 started, but its program never ran: undo the start. */
 static int abort_start(pid_t init, int box_dirfd, const char *name, struct error *err)
@@ -378,7 +366,7 @@ static int abort_start(pid_t init, int box_dirfd, const char *name, struct error
 /* Start the box's PID 1 and run the program as its first client. */
 static int create_and_run(const struct store *store, const struct box_run_opts *opts,
 			  const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
-			  int log_fd, bool created, struct error *err)
+			  int log_fd, bool created, uint64_t fingerprint, struct error *err)
 {
 	struct limits limits;
 	_cleanup_close_ int listener = -1;
@@ -395,7 +383,7 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 	}
 	bool handed_over = false;
 	code = start_box(store, opts, box_dir, box_dirfd, running, setup, sfd, log_fd, created,
-			 &listener, &limits, &handed_over, err);
+			 fingerprint, &listener, &limits, &handed_over, err);
 	if (!handed_over)
 		limits_release(&limits);
 	return code;
@@ -404,8 +392,8 @@ static int create_and_run(const struct store *store, const struct box_run_opts *
 /* create_and_run() once the limits are prepared. */
 static int start_box(const struct store *store, const struct box_run_opts *opts,
 		     const char *box_dir, int box_dirfd, int *running, int *setup, int sfd,
-		     int log_fd, bool created, int *listener, struct limits *limits,
-		     bool *handed_over, struct error *err)
+		     int log_fd, bool created, uint64_t fingerprint, int *listener,
+		     struct limits *limits, bool *handed_over, struct error *err)
 {
 	_cleanup_free_ char *newroot = xasprintf("%s/mnt", box_dir);
 	_cleanup_close_ int mounted = -1;
@@ -425,6 +413,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 			 .policy = opts->policy,
 			 .log_fd = log_fd},
 		.host_root = getuid() == 0,
+		.fingerprint = fingerprint,
 		.as_root = opts->as_root,
 		.sock = sv[1],
 		.listener = *listener,
@@ -493,7 +482,8 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
-	struct run_ctx ctx = {.init = pid, .log_fd = log_fd, .limits = limits};
+	struct run_ctx ctx = {
+		.init = pid, .log_fd = log_fd, .limits = limits, .fingerprint = fingerprint};
 	code = run_program(sock, sfd, opts, &ctx, err);
 	if (code == -1)
 		kill(pid, SIGKILL);
@@ -508,6 +498,55 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	hand_over_unmount(pid, mounted, box_dirfd, limits, ns_fds);
 	*handed_over = true;
 	return code;
+}
+
+/*
+ * Everything that shapes the box a run would build: its policy, --root,
+ * and the host's mount table and top-level entries, which the box's plan
+ * is made from. A box that lingers after its last program serves a run
+ * only if they match (box/init.c); else the run gets a new box.
+ */
+static uint64_t run_fingerprint(const struct box_run_opts *opts)
+{
+	_cleanup_closedir_ DIR *d = opendir("/");
+	_cleanup_free_ char *mounts = NULL;
+	uint64_t h = HASH_SEED;
+	char as_root = opts->as_root;
+	struct dirent *e;
+	struct error err;
+
+	if (opts->policy)
+		h = policy_hash(opts->policy, h);
+	h = hash_bytes(h, &as_root, 1);
+	mounts = read_file("/proc/self/mountinfo", 64 << 20, &err);
+	if (mounts)
+		h = hash_bytes(h, mounts, strlen(mounts));
+	while (d && (e = readdir(d))) {
+		h = hash_bytes(h, e->d_name, strlen(e->d_name) + 1);
+		h = hash_bytes(h, &e->d_type, sizeof(e->d_type));
+	}
+	return h;
+}
+
+/* Before joining a box, let it see the host as it is now (box_root_refresh). */
+static void refresh_box(int conn)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct stat ours, peers;
+
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
+		warn("cannot find the running box's PID 1");
+		return;
+	}
+	/* Until its PID 1 listens, the peer is the run that creates the box: nothing to refresh. */
+	_cleanup_free_ char *ns = xasprintf("/proc/%d/ns/user", (int)cred.pid);
+	if (stat("/proc/self/ns/user", &ours) == 0 && stat(ns, &peers) == 0 &&
+	    ours.st_ino == peers.st_ino && ours.st_dev == peers.st_dev)
+		return;
+	if (box_root_refresh(cred.pid) < 0)
+		warn("cannot refresh the running box's view of the host: it may miss host "
+		     "changes made since its programs looked");
 }
 
 int box_run(const struct store *store, const struct box_run_opts *opts, struct error *err)
@@ -544,6 +583,7 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 	if (log_fd < 0)
 		return -1;
 
+	uint64_t fingerprint = run_fingerprint(opts);
 	/* Blocked before any child exists, so no signal slips past the signalfd. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -561,20 +601,18 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 			code = -1;
 			break;
 		}
-		conn = connect_box(box_dirfd);
+		conn = control_connect(box_dirfd);
 		if (conn >= 0) {
 			close(steal_fd(&setup));
-			struct run_ctx ctx = {.log_fd = log_fd};
-			if (opts->policy->verbose)
-				note("box '%s' is running: this run joins it, under the policy it "
-				     "started with", opts->name);
+			struct run_ctx ctx = {.log_fd = log_fd, .fingerprint = fingerprint, .joins = true};
+			refresh_box(conn);
 			code = run_program(conn, sfd, opts, &ctx, err);
 			if (code == LOST)
 				code = error_set(err, 0, "box '%s' stopped before the program finished",
 						 opts->name);
 		} else {
 			code = create_and_run(store, opts, box_dir, box_dirfd, &running, &setup,
-					      sfd, log_fd, created, err);
+					      sfd, log_fd, created, fingerprint, err);
 		}
 	}
 	if (code == RETRY)

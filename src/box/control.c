@@ -1,8 +1,10 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "box/control.h"
@@ -10,7 +12,7 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-#define REQUEST_MAGIC 0x68757431u /* "hut1" */
+#define REQUEST_MAGIC 0x68757432u /* "hut2" */
 
 struct request_header {
 	uint32_t magic;
@@ -19,6 +21,7 @@ struct request_header {
 	uint32_t argc;
 	uint32_t envc;
 	uint32_t len; /* bytes of NUL-terminated strings: cwd, argv, envp */
+	uint64_t fingerprint;
 };
 
 static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
@@ -96,7 +99,7 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, size_t *nfds
 int request_send(int sock, const struct request *req, struct error *err)
 {
 	struct request_header h = {.magic = REQUEST_MAGIC, .flags = req->flags,
-				   .umask = req->umask};
+				   .umask = req->umask, .fingerprint = req->fingerprint};
 	size_t len = strlen(req->cwd) + 1, off;
 	static const int stdio[CONTROL_MAX_FDS] = {0, 1, 2};
 	_cleanup_free_ char *buf = NULL;
@@ -151,6 +154,7 @@ int request_recv(int sock, struct request *req, struct error *err)
 		return error_set(err, EPROTO, "malformed request");
 	req->flags = h.flags;
 	req->umask = h.umask & 0777;
+	req->fingerprint = h.fingerprint;
 	req->blob = xmalloc(h.len);
 	if (read_all(sock, req->blob, h.len) != (ssize_t)h.len)
 		return error_set(err, ECONNRESET, "cannot read a request");
@@ -205,4 +209,43 @@ ssize_t control_recv(int sock, char *tag, void *buf, size_t cap, int *fds, size_
 	if (read_all(sock, buf, n) != (ssize_t)n)
 		return errno = ECONNRESET, -1;
 	return (ssize_t)n;
+}
+
+void control_addr(int box_dirfd, struct sockaddr_un *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/control", box_dirfd);
+}
+
+int control_connect(int box_dirfd)
+{
+	struct sockaddr_un addr;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	control_addr(box_dirfd, &addr);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void control_end_idle(const char *box_dir)
+{
+	_cleanup_close_ int dirfd = open(box_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int conn = dirfd >= 0 ? control_connect(dirfd) : -1;
+	char *argv[] = {"true", NULL}, *envp[] = {NULL};
+	struct request req = {.flags = REQUEST_QUIT, .cwd = "/", .argv = argv, .envp = envp};
+	struct error err;
+	char tag, msg[512];
+	int fds[CONTROL_MAX_FDS];
+	size_t nfds = 0;
+
+	if (conn < 0 || request_send(conn, &req, &err) < 0)
+		return;
+	/* 'R' as it ends, 'E' if it runs something after all; nothing if it was ending anyway. */
+	(void)control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
 }

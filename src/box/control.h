@@ -8,7 +8,9 @@
  *
  *   client -> init   request: header + strings, with fds 0-2 (SCM_RIGHTS)
  *   init -> client   reply 'P' with a pidfd of the program (+ pty master),
- *                    or 'E' with a one-line error
+ *                    'E' with a one-line error, or 'R' when the box, idle,
+ *                    ends instead (a QUIT request, or a request for another
+ *                    policy or host view: the client then starts a new box)
  *   client -> init   with a pty only: 'G' once the pty has its size, and
  *                    the program may start (without, it starts at once)
  *   init -> client   the exit code (int) when the program has exited
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include "common/error.h"
 
@@ -31,11 +34,13 @@
 enum request_flags {
 	REQUEST_PTY = 1 << 0,  /* give the program a pty of the box's own */
 	REQUEST_ROOT = 1 << 1, /* the caller asked for --root */
+	REQUEST_QUIT = 1 << 2, /* end the box now if it runs nothing (commit, reset, rm) */
 };
 
 struct request {
 	uint32_t flags;
 	uint32_t umask;
+	uint64_t fingerprint; /* of the run's policy and host view (box.c) */
 	char *cwd;
 	char **argv; /* NULL-terminated */
 	char **envp; /* NULL-terminated */
@@ -48,6 +53,18 @@ int request_send(int sock, const struct request *req, struct error *err);
 /* Receive one; the fds received are O_CLOEXEC. */
 int request_recv(int sock, struct request *req, struct error *err);
 void request_release(struct request *req);
+
+/* "/proc/self/fd/N/control", the box's control socket: sun_path is short, a store path need not be. */
+void control_addr(int box_dirfd, struct sockaddr_un *addr);
+/* Connect to the box's control socket; -1 when no box is up. */
+int control_connect(int box_dirfd);
+
+/*
+ * If the box in box_dir is up but runs nothing (it lingers after its last
+ * program, see box/init.h), make it end now. Returns once it said so, or at
+ * once when no box answers.
+ */
+void control_end_idle(const char *box_dir);
 
 /* Send a message of one tag byte plus data, with up to 2 fds. */
 int control_send(int sock, char tag, const void *data, size_t len, const int *fds, size_t nfds);

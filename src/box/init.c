@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -52,6 +54,15 @@ static uint64_t now_ms(void)
 
 /* Programs running at once in one box, from all the runs that joined it. */
 #define MAX_CLIENTS 256
+/* serve(): the box, idle, was asked to end (see control.h, 'R'). */
+#define SERVE_END -2
+/*
+ * After its last program has exited, a box stays up this long, doing
+ * nothing, for the next run of the same box: that run joins it (after
+ * refreshing its view of the host, see box_run) in well under a
+ * millisecond instead of building a new box.
+ */
+#define LINGER_MS 1000
 
 struct client {
 	int conn;  /* the hutch run that asked for the program */
@@ -167,8 +178,24 @@ static void reply_error(int conn, const char *msg)
 	control_send(conn, 'E', msg, strlen(msg), NULL, 0);
 }
 
-/* Read a request from conn and start its program; returns its pid or -1. */
-static pid_t serve(const struct box_init *init, int conn)
+/*
+ * An idle box (lingering after its last program) serves a run only if the
+ * run would have built the same box: the same policy, --root or not, and
+ * the same host mounts and top-level entries (the run's fingerprint). Else,
+ * and when asked to quit, it ends, saying 'R': the run then starts a new
+ * box. A busy box takes every run of its user, under its own policy.
+ */
+static bool end_for(const struct box_init *init, const struct request *req, bool idle)
+{
+	return idle && ((req->flags & REQUEST_QUIT) || req->fingerprint != init->fingerprint ||
+			!(req->flags & REQUEST_ROOT) != !init->as_root);
+}
+
+/*
+ * Read a request from conn and start its program; returns its pid, -1, or
+ * SERVE_END when the box must end now (it told the client so).
+ */
+static pid_t serve(const struct box_init *init, int conn, bool idle)
 {
 	_cleanup_free_ char *pts = NULL;
 	_cleanup_close_ int master = -1;
@@ -183,6 +210,18 @@ static pid_t serve(const struct box_init *init, int conn)
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid())
 		return -1;
 	if (request_recv(conn, &req, &err) < 0) {
+		request_release(&req);
+		return -1;
+	}
+	if (end_for(init, &req, idle)) {
+		/* Gone before the client hears: its retry must not find this box. */
+		unlinkat(init->box_dirfd, "control", 0);
+		control_send(conn, 'R', NULL, 0, NULL, 0);
+		request_release(&req);
+		return SERVE_END;
+	}
+	if (req.flags & REQUEST_QUIT) {
+		reply_error(conn, "the box is running");
 		request_release(&req);
 		return -1;
 	}
@@ -276,23 +315,65 @@ static const char *watch(const struct box_init *init, char *why, size_t len)
 }
 
 /*
- * The box is done once its last program has exited. End every process left
- * in it, and only then tell the last client: nothing in the box can write
- * after hutch has returned. What remains is the kernel unmounting the box
- * when PID 1 exits, which no client waits for (see box_run).
+ * A box's programs are done once its last program has exited. End every
+ * process left in it, and only then tell the last client: nothing in the
+ * box can write after hutch has returned. The box lingers (LINGER_MS),
+ * then PID 1 exits, and the box's unmount holder unmounts it (box_run).
  */
-static _Noreturn void finish(const struct box_init *init, struct client *last, int listener)
+static void end_programs(void)
 {
 	int status;
 
-	eventlog_flush(&box_log);
-	unlinkat(init->box_dirfd, "control", 0);
-	close(listener);
 	kill(-1, SIGKILL);
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
-	if (last && last->pid == 0)
-		send_code(last);
+}
+
+/* What a box's programs may change in it besides files, as the box began. */
+static struct utsname box_uts;
+
+/*
+ * Before an idle box takes the next run, undo what its last programs left
+ * besides files, so that a run never sees more of the run before than a
+ * new box would: sockets and their TIME_WAIT, System V IPC objects, the
+ * files in /dev/shm and the host name (--root may change it). New network
+ * and IPC namespaces for the programs PID 1 starts from now on; /sys still
+ * shows the first network namespace, which also has only "lo". In strict
+ * mode the filter refuses unshare, and the box does not linger. Returns -1
+ * if anything could not be undone: the box must end then.
+ */
+static int reset_box(const struct box_init *init)
+{
+	_cleanup_close_ int shm = -1;
+	struct error err;
+	struct stat st;
+
+	if (init->policy->seccomp == FILTER_STRICT || unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
+	    net_loopback_up(&err) < 0)
+		return -1;
+	if (sethostname(box_uts.nodename, strlen(box_uts.nodename)) < 0 ||
+	    setdomainname(box_uts.domainname, strlen(box_uts.domainname)) < 0)
+		return -1;
+	shm = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (shm < 0 || fstat(shm, &st) < 0)
+		return -1;
+	_cleanup_closedir_ DIR *d = fdopendir(steal_fd(&shm));
+	struct dirent *e;
+	if (!d)
+		return -1;
+	while ((errno = 0, e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    remove_tree_at(dirfd(d), e->d_name, st.st_dev) < 0)
+			return -1;
+	return errno ? -1 : 0;
+}
+
+static _Noreturn void finish(const struct box_init *init, int listener)
+{
+	eventlog_flush(&box_log);
+	unlinkat(init->box_dirfd, "control", 0);
+	close(listener);
+	end_programs();
 	_exit(0);
 }
 
@@ -326,6 +407,12 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	if (sfd < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot watch signals");
 	clients[nclients++] = (struct client){.conn = init->sock, .pid = -1};
+	/*
+	 * listen() again, to make PID 1 the peer that connecting runs see
+	 * (SO_PEERCRED): they refresh the box's view through its pid.
+	 */
+	if (listen(listener, 64) < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot listen on the box's control socket");
 	wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (wake < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot create an eventfd");
@@ -337,6 +424,7 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	/* Where no cgroup holds the box's memory, PID 1 watches it (policy/limits.h). */
 	bool watchdog = (init->policy->memory && !limits_enforce_memory(init->limits)) ||
 			init->policy->pids;
+	uint64_t linger_until = 0; /* when an idle box ends; 0: it has not run yet */
 
 	for (;;) {
 		size_t n = 0;
@@ -366,6 +454,11 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			} else if (timeout < 0 || (uint64_t)timeout > log_due - now) {
 				timeout = (int)(log_due - now);
 			}
+		}
+		if (nclients == 0 && linger_until) {
+			uint64_t now = now_ms(), left = linger_until > now ? linger_until - now : 0;
+			if (timeout < 0 || (uint64_t)timeout > left)
+				timeout = (int)left;
 		}
 		if (poll(fds, n, timeout) < 0) {
 			if (errno == EINTR)
@@ -402,7 +495,12 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			if (!ev || i >= nclients || fds[FIXED_FDS + i].fd != clients[i].conn)
 				continue;
 			if (clients[i].pid < 0) {
-				clients[i].pid = serve(init, clients[i].conn);
+				bool idle = true;
+				for (size_t j = 0; j < nclients; j++)
+					idle &= clients[j].pid < 0;
+				clients[i].pid = serve(init, clients[i].conn, idle);
+				if (clients[i].pid == SERVE_END)
+					finish(init, listener);
 				if (clients[i].pid < 0)
 					drop(clients, &nclients, i);
 			} else if (clients[i].pid > 0 && (ev & (POLLRDHUP | POLLHUP | POLLERR))) {
@@ -427,16 +525,26 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 				if (clients[i].conn == init->sock)
 					/* The creating run may return now while others go on. */
 					prctl(PR_SET_PDEATHSIG, 0);
-				if (nclients == 1)
-					finish(init, &clients[i], listener);
+				if (nclients == 1) {
+					/* The box's last program: no other may outlive it. */
+					end_programs();
+					eventlog_flush(&box_log);
+					send_code(&clients[i]);
+					drop(clients, &nclients, i);
+					/* A box a limit ended lingers not. */
+					if (limit_hit || reset_box(init) < 0)
+						finish(init, listener);
+					linger_until = now_ms() + LINGER_MS;
+					break;
+				}
 				if (!clients[i].gone)
 					send_code(&clients[i]);
 				drop(clients, &nclients, i);
 				break;
 			}
 		}
-		if (nclients == 0)
-			finish(init, NULL, listener);
+		if (nclients == 0 && (!linger_until || now_ms() >= linger_until))
+			finish(init, listener);
 	}
 }
 
@@ -578,6 +686,7 @@ void box_init_main(const struct box_init *init)
 			_exit(EXIT_HUTCH_FAILED);
 		}
 	}
+	uname(&box_uts);
 	/*
 	 * Each program gets its stdio from its own run. Holding the creating
 	 * run's would keep a pipe reading it open while others still run.

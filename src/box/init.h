@@ -8,6 +8,7 @@
 #define HUTCH_BOX_INIT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "box/mounts.h"
@@ -16,6 +17,7 @@
 struct box_init {
 	struct box_root root;
 	bool host_root; /* hutch runs as root on the host: every layer is an overlay */
+	uint64_t fingerprint; /* of the creating run's policy and host view (box.c) */
 	bool as_root;   /* the box maps its user to uid 0 */
 	int sock;       /* stream socket to the hutch run that creates the box */
 	int listener;   /* the box's control socket, bound and listening */
@@ -29,11 +31,13 @@ struct box_init {
 /*
  * The creating run first sends 'M' on sock once the id maps are written,
  * then 'O' once the box's layers may be mounted (the previous run of the
- * box has unmounted them); then it is a client like any other. Never returns: exits once
- * the last program has exited and every process in the box is gone (after
- * sending each client its program's exit code), or exits 125 after
- * printing why the box could not start. A client's last message is 'X':
- * an int exit code, then a reason when a limit ended the program.
+ * box has unmounted them); then it is a client like any other. Never
+ * returns. Once the last program has exited, every process in the box is
+ * ended and the client told; the box then lingers for another run (see
+ * control.h) and exits when none came, or when one came for another box
+ * (another fingerprint) or to end it. Exits 125 after printing why the box
+ * could not start. A client's last message is 'X': an int exit code, then
+ * a reason when a limit ended the program.
  */
 _Noreturn void box_init_main(const struct box_init *init);
 

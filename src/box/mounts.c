@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -424,6 +425,44 @@ int box_root_detach(int userns_fd, int mntns_fd)
 	detach_parallel(paths, n);
 	mount_table_release(&mt);
 	return 0;
+}
+
+int box_root_refresh(pid_t init)
+{
+	_cleanup_free_ char *user = xasprintf("/proc/%d/ns/user", (int)init);
+	_cleanup_free_ char *mnt = xasprintf("/proc/%d/ns/mnt", (int)init);
+	_cleanup_close_ int userns = open(user, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int mntns = open(mnt, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int status;
+	pid_t pid;
+
+	if (userns < 0 || mntns < 0 || proc < 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		_cleanup_free_ char *text = NULL;
+		struct mount_table mt;
+		struct error err;
+		if (setns(userns, CLONE_NEWUSER) < 0 || setns(mntns, CLONE_NEWNS) < 0)
+			_exit(1);
+		text = read_file_at(proc, "thread-self/mountinfo", 64 << 20, &err);
+		if (!text || mount_table_parse(&mt, text, &err) < 0)
+			_exit(1);
+		for (size_t i = 0; i < mt.n; i++) {
+			if (strcmp(mt.v[i].fstype, "overlay"))
+				continue;
+			/* Reconfiguring a superblock prunes its unused dentries. */
+			int fd = fspick(AT_FDCWD, mt.v[i].path,
+					FSPICK_CLOEXEC | FSPICK_SYMLINK_NOFOLLOW | FSPICK_NO_AUTOMOUNT);
+			if (fd < 0 || fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
+				_exit(1);
+			close(fd);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 void box_trash_empty(int box_dirfd)

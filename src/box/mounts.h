@@ -57,6 +57,17 @@ int box_root_finish(const struct box_root *root, const struct fsplan *plan, stru
  */
 int box_root_detach(int userns_fd, int mntns_fd);
 
+/*
+ * Refresh a running box's view of the host. overlayfs keeps the dentries
+ * it looked up, so a box that has run a while would miss host files made
+ * since (a cached "no such file") or still show deleted ones: reconfiguring
+ * each overlay drops every dentry no process uses. Done from a child that
+ * joins the box's user and mount namespaces, as PID 1 may not mount.
+ * init is the box's PID 1, as this process sees it. Returns -1 if that
+ * could not be done.
+ */
+int box_root_refresh(pid_t init);
+
 /* Empty the box's trash (BOX_TRASH) in the box directory box_dirfd. */
 void box_trash_empty(int box_dirfd);
 

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "box/control.h"
 #include "box/store.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -236,6 +237,8 @@ int box_lock_idle(const char *box_dir, const char *name, struct box_idle_lock *l
 			error_set(err, 0, "box '%s' is running: stop its programs first", name);
 		return -1;
 	}
+	/* No run holds the box: if it lingers after its last program, end it now. */
+	control_end_idle(box_dir);
 	lock->mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
 	if (lock->mounted < 0) {
 		box_unlock_idle(lock);

@@ -3,6 +3,7 @@
 #define HUTCH_COMMON_UTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -49,5 +50,9 @@ bool str_has_prefix(const char *s, const char *prefix);
 
 /* True if path equals dir or lies below it (both absolute, normalized). */
 bool path_is_within(const char *path, const char *dir);
+
+/* FNV-1a of len bytes at data, continuing from h (start with HASH_SEED). */
+#define HASH_SEED 0xcbf29ce484222325ull
+uint64_t hash_bytes(uint64_t h, const void *data, size_t len);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util.h"
 #include "policy/policy.h"
@@ -31,6 +32,34 @@ void policy_release(struct policy *p)
 	strlist_release(&p->deny_exec);
 	free(p->profile);
 	p->profile = NULL;
+}
+
+static uint64_t hash_paths(uint64_t h, const struct strlist *l)
+{
+	h = hash_bytes(h, &l->n, sizeof(l->n));
+	for (size_t i = 0; i < l->n; i++) {
+		struct stat st;
+		/* Only paths that exist get a mount: whether they do is part of the box. */
+		char there = lstat(l->v[i], &st) == 0;
+		h = hash_bytes(h, l->v[i], strlen(l->v[i]) + 1);
+		h = hash_bytes(h, &there, 1);
+	}
+	return h;
+}
+
+uint64_t policy_hash(const struct policy *p, uint64_t h)
+{
+	const uint64_t limits[] = {p->memory,  p->cpus_milli,    p->pids,
+				   p->timeout_ms, p->max_file_size, p->max_open_files,
+				   p->seccomp, p->no_default_hide};
+
+	h = hash_paths(h, &p->hide);
+	h = hash_paths(h, &p->read_only);
+	h = hash_paths(h, &p->direct);
+	h = hash_bytes(h, &p->deny_exec.n, sizeof(p->deny_exec.n));
+	for (size_t i = 0; i < p->deny_exec.n; i++)
+		h = hash_bytes(h, p->deny_exec.v[i], strlen(p->deny_exec.v[i]) + 1);
+	return hash_bytes(h, limits, sizeof(limits));
 }
 
 /* A whole number with an optional suffix; the suffix is returned in *rest. */

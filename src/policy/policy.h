@@ -48,6 +48,13 @@ void strlist_release(struct strlist *l);
 
 void policy_release(struct policy *p);
 
+/*
+ * Continue h with everything in p that shapes a box (not -v), and whether
+ * each path it names exists: two runs whose hashes differ would build
+ * different boxes.
+ */
+uint64_t policy_hash(const struct policy *p, uint64_t h);
+
 /* "512M", "2G", "1048576" (bytes; K/M/G/T are powers of 1024). */
 int parse_size(const char *s, uint64_t *out, struct error *err);
 /* "30", "30s", "500ms", "5m", "1h". */

@@ -165,8 +165,9 @@ second"
 	dmesg > /dev/null 2>&1 || skip "the kernel log is unreadable here (kernel.dmesg_restrict), and it is what shows a layer mounted twice"
 	local since
 	since=$(dmesg | kernel_log_time | tail -n 1)
+	# Each run another policy: none may join the box the run before left idle.
 	for i in $(seq 20); do
-		"$HUTCH" run --box A -- true || return 1
+		"$HUTCH" run --box A --hide "$WORK/h$i" -- true || return 1
 	done
 
 	local said
@@ -176,6 +177,54 @@ second"
 			if (t > since && /overlayfs: .*in-use/) print
 		}')
 	[ -z "$said" ] || { echo "the kernel said: $said"; return 1; }
+}
+
+@test "a run right after another joins its idle box, and sees the host as it is now" {
+	require_userns
+	echo one > seen.txt
+	hrun run --box A -- cat seen.txt
+	expect_output one
+	echo two > new.txt
+	rm seen.txt
+
+	hrun run -v --box A -- sh -c 'cat new.txt; test ! -e seen.txt && echo gone'
+	expect_status 0
+	expect_output "two
+gone"
+	[[ "$stderr" == *"was up: this run joined it"* ]] || { echo "stderr: $stderr"; return 1; }
+}
+
+@test "a run that joins an idle box finds nothing of the run before but its files" {
+	require_userns
+	hrun run --root --box A -- sh -c 'hostname changed && ipcmk -M 4096 > /dev/null &&
+		echo x > /dev/shm/left && readlink /proc/self/ns/net /proc/self/ns/ipc && echo file > f'
+	expect_status 0
+	local before=$output
+
+	hrun run -v --root --box A -- sh -c 'hostname; ipcs -m | grep -c 0x; ls -A /dev/shm | wc -l
+		readlink /proc/self/ns/net /proc/self/ns/ipc; cat f'
+	expect_status 0
+	[[ "$stderr" == *"this run joined it"* ]] || { echo "stderr: $stderr"; return 1; }
+	[ "${lines[0]}" = "$(hostname)" ] && [ "${lines[1]}" = 0 ] && [ "${lines[2]}" = 0 ] || {
+		echo "got: $output"
+		return 1
+	}
+	# Namespaces of their own for the new run's programs, the file kept.
+	[ "${lines[3]}" != "$(sed -n 1p <<< "$before")" ] && [ "${lines[4]}" != "$(sed -n 2p <<< "$before")" ]
+	[ "${lines[5]}" = file ]
+}
+
+@test "a run with another policy or --root does not join the idle box another left" {
+	require_userns
+	echo secret > hidden.txt
+	in_box A true
+
+	hrun run -v --box A --hide "$WORK/hidden.txt" -- sh -c 'cat hidden.txt || echo hidden'
+	expect_output hidden
+	[[ "$stderr" != *"joined it"* ]] || { echo "stderr: $stderr"; return 1; }
+	hrun run -v --box A --root -- id -u
+	expect_output 0
+	[[ "$stderr" != *"joined it"* ]] || { echo "stderr: $stderr"; return 1; }
 }
 
 @test "two programs running in one box at the same time share its files" {
