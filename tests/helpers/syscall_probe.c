@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -60,6 +62,15 @@ static long call(const char *name)
 	}
 	if (!strcmp(name, "getpid"))
 		return syscall(SYS_getpid) > 0 ? 0 : -1;
+	/* On itself: allowed wherever a filter does not refuse the call. */
+	if (!strcmp(name, "process_vm_readv")) {
+		char from = 'x', to = 0;
+		struct iovec local = {.iov_base = &to, .iov_len = 1};
+		struct iovec remote = {.iov_base = &from, .iov_len = 1};
+		return syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) == 1 ? 0 : -1;
+	}
+	if (!strcmp(name, "ptrace"))
+		return syscall(SYS_ptrace, PTRACE_PEEKUSER, getppid(), NULL, NULL);
 	errno = EINVAL;
 	return -2;
 }

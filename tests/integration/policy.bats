@@ -106,6 +106,22 @@ log_has()
 	done
 }
 
+@test "--seccomp strict also denies ptrace and process_vm_readv, and still runs and logs programs" {
+	require_helper syscall_probe
+	# The supervisor reads what a program passed from its memory: in strict
+	# mode without process_vm_readv, which the filter it lives under denies.
+	run --separate-stderr timeout 60 "$HUTCH" run --seccomp strict -- sh -c \
+		"\"$HUTCH_HELPERS/syscall_probe\" ptrace process_vm_readv getpid"
+	expect_status 0
+	expect_output "ptrace EPERM
+process_vm_readv EPERM
+getpid ok"
+	log_has '.event == "exec" and (.args.argv | join(" ") | test("syscall_probe ptrace"))'
+	log_has '.event == "syscall" and .args.syscall == "process_vm_readv" and .verdict == "denied"'
+	hrun run -- "$HUTCH_HELPERS/syscall_probe" process_vm_readv
+	expect_output "process_vm_readv ok"
+}
+
 @test "TIOCSTI cannot type into the terminal" {
 	require_helper syscall_probe
 	hrun run -- "$HUTCH_HELPERS/syscall_probe" tiocsti
