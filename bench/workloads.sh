@@ -27,15 +27,17 @@ startup()
 		-n 'unshare -Urmpf' 'unshare -Urmpf --mount-proc true'
 	)
 
-	# Warm the box once so its store exists, as it does for a user's second run.
+	# Make the box once so its store exists, as it does for a user's second run.
 	"$HUTCH" run -- true
-	# A command started while the box is idle: what a user waits for. The
-	# pause before each run (not timed) lets the previous run's unmount,
-	# which hutch leaves to the kernel after returning, finish first.
-	hf startup -N --warmup 10 --runs "$RUNS" --prepare 'sleep 0.1' "${cmds[@]}"
-	# Back to back: each run of the box also waits for the previous one's
-	# unmount (box_run's "mounted" lock), the sustained rate.
+	# Back to back: each run joins the box the run before left idle (it
+	# lingers 1 s), the rate of a box run after run.
 	hf startup-back-to-back -N --warmup 10 --runs "$RUNS" "${cmds[@]}"
+	# After a pause of 0.1 s (not timed): the box is still there, idle.
+	hf startup -N --warmup 10 --runs "$RUNS" --prepare 'sleep 0.1' "${cmds[@]}"
+	# After a pause of 1.2 s: the idle box has ended and been unmounted, so
+	# every run builds a new box, as a first run or one with another policy
+	# does. The same pause for every command.
+	hf startup-new-box -N --warmup 3 --runs "$((RUNS / 2))" --prepare 'sleep 1.2' "${cmds[@]}"
 }
 
 # Each file workload runs natively and in a box in the same folder under

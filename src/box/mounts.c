@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -124,29 +125,77 @@ int make_target(const char *target, mode_t mode, struct error *err)
 	return 0;
 }
 
+/* What a box's /dev holds (mount_dev): device nodes bound from the host, and symlinks. */
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+static const char *const dev_links[][2] = {
+	{"ptmx", "pts/ptmx"},	       {"fd", "/proc/self/fd"},
+	{"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
+	{"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},
+};
+
+static bool dev_made_it(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++)
+		if (!strcmp(name, dev_nodes[i]))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++)
+		if (!strcmp(name, dev_links[i][0]))
+			return true;
+	return !strcmp(name, "pts") || !strcmp(name, "shm");
+}
+
+/* Remove what is in dir (on the filesystem of dir itself), but the names keep() keeps. */
+static int empty_but(const char *dir, bool (*keep)(const char *name))
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+
+	if (!d || fstat(dirfd(d), &st) < 0)
+		return -1;
+	while ((errno = 0, e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    !(keep && keep(e->d_name)) &&
+		    remove_tree_at(dirfd(d), e->d_name, st.st_dev) < 0)
+			return -1;
+	return errno ? -1 : 0;
+}
+
+int box_dev_reset(void)
+{
+	if (empty_but("/dev/shm", NULL) < 0 || empty_but("/dev", dev_made_it) < 0)
+		return -1;
+	/* Its own names, pointing elsewhere now: made again. */
+	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
+		_cleanup_free_ char *path = xasprintf("/dev/%s", dev_links[i][0]);
+		char target[PATH_MAX];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n >= 0 && (target[n] = '\0', !strcmp(target, dev_links[i][1])))
+			continue;
+		if (((unlink(path) < 0 && rmdir(path) < 0 && errno != ENOENT) ||
+		     symlink(dev_links[i][1], path) < 0))
+			return -1;
+	}
+	return 0;
+}
+
 static int mount_dev(const char *dev, uint64_t shm_size, struct error *err)
 {
-	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
-	static const char *const links[][2] = {
-		{"ptmx", "pts/ptmx"},	    {"fd", "/proc/self/fd"},
-		{"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-		{"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},
-	};
 	char path[4096];
 
 	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
 		return error_set(err, errno, "cannot mount /dev");
-	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-		_cleanup_free_ char *host = xasprintf("/dev/%s", nodes[i]);
-		snprintf(path, sizeof(path), "%s/%s", dev, nodes[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
+		_cleanup_free_ char *host = xasprintf("/dev/%s", dev_nodes[i]);
+		snprintf(path, sizeof(path), "%s/%s", dev, dev_nodes[i]);
 		if (make_target(path, S_IFREG | 0666, err) < 0 ||
 		    mount_bind(host, path, false, err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dev, links[i][0]);
-		if (symlink(links[i][1], path) < 0)
-			return error_set(err, errno, "cannot create '/dev/%s'", links[i][0]);
+	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dev, dev_links[i][0]);
+		if (symlink(dev_links[i][1], path) < 0)
+			return error_set(err, errno, "cannot create '/dev/%s'", dev_links[i][0]);
 	}
 	snprintf(path, sizeof(path), "%s/pts", dev);
 	if (mkdir(path, 0755) < 0 ||

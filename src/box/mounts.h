@@ -76,6 +76,12 @@ int mount_bind(const char *src, const char *target, bool read_only, struct error
 /* Create a mount point: a directory, or an empty file, as mode says. */
 int make_target(const char *target, mode_t mode, struct error *err);
 
+/*
+ * In a box's PID 1, between runs: empty /dev/shm, and remove from /dev
+ * whatever the box did not make there itself (--root may add files).
+ */
+int box_dev_reset(void);
+
 /* Bring up the loopback interface of a fresh network namespace. */
 int net_loopback_up(struct error *err);
 

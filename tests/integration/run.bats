@@ -197,12 +197,14 @@ gone"
 @test "a run that joins an idle box finds nothing of the run before but its files" {
 	require_userns
 	hrun run --root --box A -- sh -c 'hostname changed && ipcmk -M 4096 > /dev/null &&
-		echo x > /dev/shm/left && readlink /proc/self/ns/net /proc/self/ns/ipc && echo file > f'
+		echo x > /dev/shm/left && echo x > /dev/left && rm /dev/stdin && ln -s /etc /dev/stdin &&
+		readlink /proc/self/ns/net /proc/self/ns/ipc && echo file > f'
 	expect_status 0
 	local before=$output
 
 	hrun run -v --root --box A -- sh -c 'hostname; ipcs -m | grep -c 0x; ls -A /dev/shm | wc -l
-		readlink /proc/self/ns/net /proc/self/ns/ipc; cat f'
+		readlink /proc/self/ns/net /proc/self/ns/ipc; cat f; readlink /dev/stdin
+		test ! -e /dev/left && echo no-left'
 	expect_status 0
 	[[ "$stderr" == *"this run joined it"* ]] || { echo "stderr: $stderr"; return 1; }
 	[ "${lines[0]}" = "$(hostname)" ] && [ "${lines[1]}" = 0 ] && [ "${lines[2]}" = 0 ] || {
@@ -211,7 +213,17 @@ gone"
 	}
 	# Namespaces of their own for the new run's programs, the file kept.
 	[ "${lines[3]}" != "$(sed -n 1p <<< "$before")" ] && [ "${lines[4]}" != "$(sed -n 2p <<< "$before")" ]
-	[ "${lines[5]}" = file ]
+	[ "${lines[5]}" = file ] && [ "${lines[6]}" = /proc/self/fd/0 ] && [ "${lines[7]}" = no-left ]
+}
+
+@test "without the default syscall filter an idle box does not wait for another run" {
+	require_userns
+	for mode in off strict; do
+		timeout 60 "$HUTCH" run --box A --seccomp "$mode" -- true || return 1
+		hrun run -v --box A --seccomp "$mode" -- true
+		expect_status 0
+		[[ "$stderr" != *"joined it"* ]] || { echo "--seccomp $mode: $stderr"; return 1; }
+	done
 }
 
 @test "a run with another policy or --root does not join the idle box another left" {
