@@ -20,6 +20,7 @@
 
 #include "box/box.h"
 #include "box/control.h"
+#include "box/fsplan.h"
 #include "box/init.h"
 #include "box/mounts.h"
 #include "box/tty.h"
@@ -137,6 +138,7 @@ struct run_ctx {
 	struct limits *limits; /* when this run started the box, else NULL */
 	uint64_t fingerprint;  /* run_fingerprint() */
 	bool joins;            /* the box was up before this run */
+	uint64_t plan_hash;    /* when it joins: fsplan_hash_host() */
 };
 
 /*
@@ -155,6 +157,7 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 	struct request req = {
 		.flags = (tty_wanted() ? REQUEST_PTY : 0) | (opts->as_root ? REQUEST_ROOT : 0),
 		.fingerprint = ctx->fingerprint,
+		.plan_hash = ctx->plan_hash,
 		.argv = opts->argv,
 		.envp = environ,
 	};
@@ -269,8 +272,8 @@ static void close_box_nsp(int (*ns_fds)[2])
  * sync's time instead of one per overlay, which the next run would wait
  * for), and, the lock released, empties the box's trash.
  */
-static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struct limits *limits,
-			      int ns_fds[2])
+static void hand_over_unmount(pid_t init, const char *box_dir, int mounted_lock, int box_dirfd,
+			      struct limits *limits, int ns_fds[2])
 {
 	_cleanup_close_ int pidfd = pidfd_open(init, 0);
 	pid_t pid;
@@ -285,6 +288,8 @@ static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struc
 	}
 	if (pid > 0)
 		return;
+	/* Closed below with the rest; its number may be one of the fds kept. */
+	limits->cgroup_fd = -1;
 	/* Hold nothing of the caller's: a pipe reading hutch's output ends now. */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -313,7 +318,12 @@ static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struc
 		(void)box_root_detach(6, 7);
 		close_range(6, 7, 0); /* whatever else the box mounted goes now */
 	}
+	/* A joining run refreshing the box holds its overlays too: let it finish. */
+	struct error ignored;
+	int refresh = box_lock(box_dir, BOX_LOCK_REFRESH, BOX_LOCK_EXCLUSIVE, 10000, &ignored);
 	close(3);
+	if (refresh >= 0)
+		close(refresh);
 	box_trash_empty(5);
 	_exit(0);
 }
@@ -466,7 +476,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	    limits_attach(limits, pid, err) < 0)
 		return abort_start(pid, box_dirfd, opts->name, err);
 	/* 'M': PID 1 may plan and mount all but the box's layers... */
-	if (write_all(sock, "M", 1) < 0) {
+	if (send(sock, "M", 1, MSG_NOSIGNAL) != 1) {
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
@@ -478,13 +488,22 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
 	if (mounted < 0)
 		return abort_start(pid, box_dirfd, opts->name, err);
-	if (write_all(sock, "O", 1) < 0) {
+	if (send(sock, "O", 1, MSG_NOSIGNAL) != 1) {
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
 	struct run_ctx ctx = {
 		.init = pid, .log_fd = log_fd, .limits = limits, .fingerprint = fingerprint};
 	code = run_program(sock, sfd, opts, &ctx, err);
+	if (code == RETRY || code == LOST) {
+		/* PID 1 could not set the box up (and said why), was killed, or ended. */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return error_set(err, 0, "box '%s' ended before its program ran",
+					 opts->name);
+		return exit_status_code(status);
+	}
 	if (code == -1)
 		kill(pid, SIGKILL);
 	if (code < 0) {
@@ -495,7 +514,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	}
 	/* The run is over; the unmount holder must not carry this lock on. */
 	close(steal_fd(running));
-	hand_over_unmount(pid, mounted, box_dirfd, limits, ns_fds);
+	hand_over_unmount(pid, box_dir, mounted, box_dirfd, limits, ns_fds);
 	*handed_over = true;
 	return code;
 }
@@ -529,7 +548,7 @@ static uint64_t run_fingerprint(const struct box_run_opts *opts)
 }
 
 /* Before joining a box, let it see the host as it is now (box_root_refresh). */
-static void refresh_box(int conn)
+static void refresh_box(const char *box_dir, int conn)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -543,6 +562,11 @@ static void refresh_box(int conn)
 	_cleanup_free_ char *ns = xasprintf("/proc/%d/ns/user", (int)cred.pid);
 	if (stat("/proc/self/ns/user", &ours) == 0 && stat(ns, &peers) == 0 &&
 	    ours.st_ino == peers.st_ino && ours.st_dev == peers.st_dev)
+		return;
+	/* Taken exclusively: the box's overlays are being unmounted, and it is ending. */
+	struct error err;
+	_cleanup_close_ int lock = box_lock(box_dir, BOX_LOCK_REFRESH, BOX_LOCK_SHARED, 0, &err);
+	if (lock < 0)
 		return;
 	if (box_root_refresh(cred.pid) < 0)
 		warn("cannot refresh the running box's view of the host: it may miss host "
@@ -604,8 +628,11 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		conn = control_connect(box_dirfd);
 		if (conn >= 0) {
 			close(steal_fd(&setup));
-			struct run_ctx ctx = {.log_fd = log_fd, .fingerprint = fingerprint, .joins = true};
-			refresh_box(conn);
+			struct run_ctx ctx = {.log_fd = log_fd,
+					      .fingerprint = fingerprint,
+					      .joins = true,
+					      .plan_hash = fsplan_hash_host()};
+			refresh_box(box_dir, conn);
 			code = run_program(conn, sfd, opts, &ctx, err);
 			if (code == LOST)
 				code = error_set(err, 0, "box '%s' stopped before the program finished",

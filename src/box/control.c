@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ struct request_header {
 	uint32_t envc;
 	uint32_t len; /* bytes of NUL-terminated strings: cwd, argv, envp */
 	uint64_t fingerprint;
+	uint64_t plan_hash;
 };
 
 static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
@@ -99,7 +101,8 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, size_t *nfds
 int request_send(int sock, const struct request *req, struct error *err)
 {
 	struct request_header h = {.magic = REQUEST_MAGIC, .flags = req->flags,
-				   .umask = req->umask, .fingerprint = req->fingerprint};
+				   .umask = req->umask, .fingerprint = req->fingerprint,
+				   .plan_hash = req->plan_hash};
 	size_t len = strlen(req->cwd) + 1, off;
 	static const int stdio[CONTROL_MAX_FDS] = {0, 1, 2};
 	_cleanup_free_ char *buf = NULL;
@@ -155,6 +158,7 @@ int request_recv(int sock, struct request *req, struct error *err)
 	req->flags = h.flags;
 	req->umask = h.umask & 0777;
 	req->fingerprint = h.fingerprint;
+	req->plan_hash = h.plan_hash;
 	req->blob = xmalloc(h.len);
 	if (read_all(sock, req->blob, h.len) != (ssize_t)h.len)
 		return error_set(err, ECONNRESET, "cannot read a request");
@@ -242,7 +246,11 @@ void control_end_idle(const char *box_dir)
 	int fds[CONTROL_MAX_FDS];
 	size_t nfds = 0;
 
-	if (conn < 0 || request_send(conn, &req, &err) < 0)
+	struct timeval tv = {.tv_sec = 5};
+
+	/* A box that does not answer within 5 s: the caller's lock wait says so. */
+	if (conn < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    request_send(conn, &req, &err) < 0)
 		return;
 	/* 'R' as it ends, 'E' if it runs something after all; nothing if it was ending anyway. */
 	(void)control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds);

@@ -41,6 +41,7 @@ struct request {
 	uint32_t flags;
 	uint32_t umask;
 	uint64_t fingerprint; /* of the run's policy and host view (box.c) */
+	uint64_t plan_hash;   /* a joining run's fsplan_hash_host(), else 0 */
 	char *cwd;
 	char **argv; /* NULL-terminated */
 	char **envp; /* NULL-terminated */

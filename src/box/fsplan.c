@@ -387,3 +387,40 @@ void fsplan_release(struct fsplan *plan)
 	plan->v = NULL;
 	plan->n = 0;
 }
+
+uint64_t fsplan_hash(const struct fsplan *plan)
+{
+	uint64_t h = HASH_SEED;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		uint64_t what[5] = {e->kind, e->mode, e->nested};
+		struct stat st;
+		if (e->kind == PLAN_BIND_RO && lstat(e->path, &st) == 0) {
+			what[3] = st.st_dev;
+			what[4] = st.st_ino;
+		}
+		h = hash_bytes(h, what, sizeof(what));
+		h = hash_bytes(h, e->path, strlen(e->path) + 1);
+		if (e->target)
+			h = hash_bytes(h, e->target, strlen(e->target) + 1);
+	}
+	return h;
+}
+
+uint64_t fsplan_hash_host(void)
+{
+	struct mount_table mt;
+	struct fsplan plan;
+	struct error err;
+	uint64_t h = 0;
+
+	if (mount_table_read(&mt, &err) < 0)
+		return 0;
+	if (fsplan_build(&plan, "", &mt, getuid() == 0, &err) == 0) {
+		h = fsplan_hash(&plan);
+		fsplan_release(&plan);
+	}
+	mount_table_release(&mt);
+	return h;
+}

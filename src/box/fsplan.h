@@ -15,6 +15,7 @@
 #define HUTCH_BOX_FSPLAN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -77,5 +78,14 @@ struct fsplan {
 int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table *mt,
 		 bool privileged, struct error *err);
 void fsplan_release(struct fsplan *plan);
+
+/*
+ * A fingerprint of the plan and of the host files it binds read-only (what
+ * each is, and which): two plans with the same hash build the same root.
+ */
+uint64_t fsplan_hash(const struct fsplan *plan);
+
+/* Read the mount table and plan the root of "/" for this process; 0 on error. */
+uint64_t fsplan_hash_host(void);
 
 #endif

@@ -54,6 +54,11 @@ static uint64_t now_ms(void)
 
 /* Programs running at once in one box, from all the runs that joined it. */
 #define MAX_CLIENTS 256
+/* What a box's programs may change in it besides files, as the box began. */
+static struct utsname box_uts;
+/* fsplan_hash() of the plan the box was built from. */
+static uint64_t box_plan_hash;
+
 /* serve(): the box, idle, was asked to end (see control.h, 'R'). */
 #define SERVE_END -2
 /*
@@ -180,14 +185,16 @@ static void reply_error(int conn, const char *msg)
 
 /*
  * An idle box (lingering after its last program) serves a run only if the
- * run would have built the same box: the same policy, --root or not, and
- * the same host mounts and top-level entries (the run's fingerprint). Else,
+ * run would have built the same box: the same policy, --root or not, the
+ * same host mounts and top-level entries (the run's fingerprint), and the
+ * same plan of its root (which the run makes again to join). Else,
  * and when asked to quit, it ends, saying 'R': the run then starts a new
  * box. A busy box takes every run of its user, under its own policy.
  */
 static bool end_for(const struct box_init *init, const struct request *req, bool idle)
 {
 	return idle && ((req->flags & REQUEST_QUIT) || req->fingerprint != init->fingerprint ||
+			req->plan_hash != box_plan_hash ||
 			!(req->flags & REQUEST_ROOT) != !init->as_root);
 }
 
@@ -329,26 +336,24 @@ static void end_programs(void)
 		;
 }
 
-/* What a box's programs may change in it besides files, as the box began. */
-static struct utsname box_uts;
+
 
 /*
  * Before an idle box takes the next run, undo what its last programs left
  * besides files, so that a run never sees more of the run before than a
  * new box would: sockets and their TIME_WAIT, System V IPC objects, the
- * host name (--root may change it), files in /dev/shm, and what --root
- * added to /dev. New network and IPC namespaces for the programs PID 1
- * starts from now on; /sys still shows the first network namespace, which
- * also has only "lo". Only with the default filter: strict mode refuses
- * unshare, and without a filter a --root program may mount in the box.
- * Returns -1 if anything could not be undone: the box must end then.
+ * host name, files in /dev/shm, and changes to /dev. New network and IPC
+ * namespaces for the programs PID 1 starts from now on; /sys still shows
+ * the first network namespace, which also has only "lo". Only boxes
+ * box_may_linger() allows. Returns -1 if anything could not be undone:
+ * the box must end then.
  */
 static int reset_box(const struct box_init *init)
 {
 	struct error err;
 
-	if (init->policy->seccomp != FILTER_DEFAULT || unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0 ||
-	    net_loopback_up(&err) < 0)
+	if (!box_may_linger(init->policy, init->as_root) ||
+	    unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0 || net_loopback_up(&err) < 0)
 		return -1;
 	if (sethostname(box_uts.nodename, strlen(box_uts.nodename)) < 0 ||
 	    setdomainname(box_uts.domainname, strlen(box_uts.domainname)) < 0)
@@ -483,7 +488,8 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			if (!ev || i >= nclients || fds[FIXED_FDS + i].fd != clients[i].conn)
 				continue;
 			if (clients[i].pid < 0) {
-				bool idle = true;
+				/* Idle: it has run a program, and runs none now. */
+				bool idle = linger_until != 0;
 				for (size_t j = 0; j < nclients; j++)
 					idle &= clients[j].pid < 0;
 				clients[i].pid = serve(init, clients[i].conn, idle);
@@ -622,8 +628,10 @@ static int build_root(const struct box_init *init, struct error *err)
 		close(net.fd);
 	if (r == 0)
 		r = box_root_sys(&init->root, err);
-	if (r == 0)
+	if (r == 0) {
+		box_plan_hash = fsplan_hash(&p.plan);
 		r = box_root_mount(&init->root, &p.plan, err);
+	}
 	/* 'O': the box's last run has unmounted its layers (box.c). */
 	if (r == 0 && (read_all(init->sock, &go, 1) != 1 || go != 'O'))
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */

@@ -163,7 +163,9 @@ static int empty_but(const char *dir, bool (*keep)(const char *name))
 
 int box_dev_reset(void)
 {
-	if (empty_but("/dev/shm", NULL) < 0 || empty_but("/dev", dev_made_it) < 0)
+	/* Owned by the box's user: its programs may change their modes. */
+	if (chmod("/dev", 0755) < 0 || chmod("/dev/shm", 01777) < 0 ||
+	    empty_but("/dev/shm", NULL) < 0 || empty_but("/dev", dev_made_it) < 0)
 		return -1;
 	/* Its own names, pointing elsewhere now: made again. */
 	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
@@ -486,7 +488,9 @@ int box_root_refresh(pid_t init)
 	int status;
 	pid_t pid;
 
-	if (userns < 0 || mntns < 0 || proc < 0 || (pid = fork()) < 0)
+	if (userns < 0 || mntns < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -1; /* PID 1 is gone: nothing to refresh */
+	if (proc < 0 || (pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
 		_cleanup_free_ char *text = NULL;
@@ -497,6 +501,7 @@ int box_root_refresh(pid_t init)
 		text = read_file_at(proc, "thread-self/mountinfo", 64 << 20, &err);
 		if (!text || mount_table_parse(&mt, text, &err) < 0)
 			_exit(1);
+		int failed = 0;
 		for (size_t i = 0; i < mt.n; i++) {
 			if (strcmp(mt.v[i].fstype, "overlay"))
 				continue;
@@ -504,10 +509,11 @@ int box_root_refresh(pid_t init)
 			int fd = fspick(AT_FDCWD, mt.v[i].path,
 					FSPICK_CLOEXEC | FSPICK_SYMLINK_NOFOLLOW | FSPICK_NO_AUTOMOUNT);
 			if (fd < 0 || fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
-				_exit(1);
-			close(fd);
+				failed = 1;
+			if (fd >= 0)
+				close(fd);
 		}
-		_exit(0);
+		_exit(failed);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

@@ -63,8 +63,8 @@ int box_root_detach(int userns_fd, int mntns_fd);
  * since (a cached "no such file") or still show deleted ones: reconfiguring
  * each overlay drops every dentry no process uses. Done from a child that
  * joins the box's user and mount namespaces, as PID 1 may not mount.
- * init is the box's PID 1, as this process sees it. Returns -1 if that
- * could not be done.
+ * init is the box's PID 1, as this process sees it. Returns 0 when done,
+ * or when PID 1 is gone; -1 if it could not be done.
  */
 int box_root_refresh(pid_t init);
 
@@ -77,8 +77,9 @@ int mount_bind(const char *src, const char *target, bool read_only, struct error
 int make_target(const char *target, mode_t mode, struct error *err);
 
 /*
- * In a box's PID 1, between runs: empty /dev/shm, and remove from /dev
- * whatever the box did not make there itself (--root may add files).
+ * In a box's PID 1, between runs: empty /dev/shm, remove from /dev
+ * whatever the box did not make there itself, and put back the modes of
+ * both and the symlinks in /dev (the box's user owns them).
  */
 int box_dev_reset(void);
 

@@ -205,7 +205,7 @@ int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, 
 	     struct error *err)
 {
 	int op = (mode == BOX_LOCK_SHARED ? LOCK_SH : LOCK_EX) | LOCK_NB;
-	static const char *const names[] = {"running", "mounted", "setup"};
+	static const char *const names[] = {"running", "mounted", "setup", "refresh"};
 	_cleanup_free_ char *path = xasprintf("%s/%s", box_dir, names[which]);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	struct timespec pause = {.tv_nsec = 100 * 1000};

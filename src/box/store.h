@@ -12,7 +12,7 @@
  *       mnt/                         empty on the host; the box's root is
  *                                    assembled on it inside the box's mount ns
  *       control                      unix socket of the running box's PID 1
- *       running, mounted, setup      lock files (see box_lock)
+ *       running, mounted, setup, refresh   lock files (see box_lock)
  *
  * LAYER names the host directory the layer sits on: the absolute path
  * without its leading '/', with '%' written "%25" and '/' written "%2F"
@@ -66,13 +66,17 @@ char *store_layer_dir(const struct store *store, const char *name, const char *h
  * returned: see box_run).
  * BOX_LOCK_SETUP: held while a run decides whether to join the box's
  * running PID 1 or to start one, so two runs never both start one.
- * Anything that changes a box's layers (commit, reset, rm) holds both
- * exclusively: box_lock_idle().
+ * BOX_LOCK_REFRESH: held shared by a joining run while it is inside the
+ * box's mount namespace (box_root_refresh); the unmount holder takes it
+ * exclusively before it releases BOX_LOCK_MOUNTED.
+ * Anything that changes a box's layers (commit, reset, rm) holds running
+ * and mounted exclusively: box_lock_idle().
  */
 enum box_lock {
 	BOX_LOCK_RUNNING,
 	BOX_LOCK_MOUNTED,
 	BOX_LOCK_SETUP,
+	BOX_LOCK_REFRESH,
 };
 
 enum box_lock_mode {

@@ -203,7 +203,7 @@ static int remove_at(int dfd, const char *name, dev_t dev, int depth)
 		fchmodat(dfd, name, (st.st_mode & 07777) | S_IRWXU, 0);
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return errno == ENOENT ? 0 : -1; /* removed meanwhile by someone else */
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

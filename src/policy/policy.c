@@ -1,9 +1,11 @@
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "policy/policy.h"
@@ -38,13 +40,30 @@ static uint64_t hash_paths(uint64_t h, const struct strlist *l)
 {
 	h = hash_bytes(h, &l->n, sizeof(l->n));
 	for (size_t i = 0; i < l->n; i++) {
+		/* What the box mounts over a path depends on what it is, and which. */
 		struct stat st;
-		/* Only paths that exist get a mount: whether they do is part of the box. */
-		char there = lstat(l->v[i], &st) == 0;
+		uint64_t what[3] = {0};
+		char target[PATH_MAX];
+		ssize_t n = -1;
+		if (lstat(l->v[i], &st) == 0) {
+			what[0] = st.st_mode & S_IFMT;
+			what[1] = st.st_dev;
+			what[2] = st.st_ino;
+			if (S_ISLNK(st.st_mode))
+				n = readlink(l->v[i], target, sizeof(target));
+		}
 		h = hash_bytes(h, l->v[i], strlen(l->v[i]) + 1);
-		h = hash_bytes(h, &there, 1);
+		h = hash_bytes(h, what, sizeof(what));
+		if (n > 0)
+			h = hash_bytes(h, target, (size_t)n);
 	}
 	return h;
+}
+
+bool box_may_linger(const struct policy *p, bool as_root)
+{
+	return p->seccomp == FILTER_DEFAULT && !as_root && p->read_only.n == 0 &&
+	       p->direct.n == 0 && p->deny_exec.n == 0;
 }
 
 uint64_t policy_hash(const struct policy *p, uint64_t h)

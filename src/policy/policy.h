@@ -55,6 +55,16 @@ void policy_release(struct policy *p);
  */
 uint64_t policy_hash(const struct policy *p, uint64_t h);
 
+/*
+ * Whether a box under p may stay up after its last program for the next
+ * run (box/init.c): only with the default filter (strict mode refuses the
+ * unshare that resets it, and without one a program may mount), not with
+ * --root (its programs may change what a reset does not undo), and not
+ * with paths bound when the box starts (--read-only, --direct,
+ * --deny-exec), which a program may create or move meanwhile.
+ */
+bool box_may_linger(const struct policy *p, bool as_root);
+
 /* "512M", "2G", "1048576" (bytes; K/M/G/T are powers of 1024). */
 int parse_size(const char *s, uint64_t *out, struct error *err);
 /* "30", "30s", "500ms", "5m", "1h". */
