@@ -547,30 +547,31 @@ static uint64_t run_fingerprint(const struct box_run_opts *opts)
 	return h;
 }
 
-/* Before joining a box, let it see the host as it is now (box_root_refresh). */
-static void refresh_box(const char *box_dir, int conn)
+/*
+ * Before joining a box, let it see the host as it is now: PID 1 sends the
+ * fds of its user and mount namespaces first ('N', control.h). Returns -1
+ * when the box went away.
+ */
+static int refresh_box(const char *box_dir, int conn)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct stat ours, peers;
-
-	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
-		warn("cannot find the running box's PID 1");
-		return;
-	}
-	/* Until its PID 1 listens, the peer is the run that creates the box: nothing to refresh. */
-	_cleanup_free_ char *ns = xasprintf("/proc/%d/ns/user", (int)cred.pid);
-	if (stat("/proc/self/ns/user", &ours) == 0 && stat(ns, &peers) == 0 &&
-	    ours.st_ino == peers.st_ino && ours.st_dev == peers.st_dev)
-		return;
-	/* Taken exclusively: the box's overlays are being unmounted, and it is ending. */
+	int fds[CONTROL_MAX_FDS];
+	size_t nfds = 0;
+	char tag, msg[16];
 	struct error err;
+
+	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != 'N' || nfds != 2) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return -1;
+	}
+	/* Taken exclusively: the box's overlays are being unmounted, and it is ending. */
 	_cleanup_close_ int lock = box_lock(box_dir, BOX_LOCK_REFRESH, BOX_LOCK_SHARED, 0, &err);
-	if (lock < 0)
-		return;
-	if (box_root_refresh(cred.pid) < 0)
+	if (lock >= 0 && box_root_refresh(fds[0], fds[1]) < 0)
 		warn("cannot refresh the running box's view of the host: it may miss host "
 		     "changes made since its programs looked");
+	close(fds[0]);
+	close(fds[1]);
+	return 0;
 }
 
 int box_run(const struct store *store, const struct box_run_opts *opts, struct error *err)
@@ -632,8 +633,8 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 					      .fingerprint = fingerprint,
 					      .joins = true,
 					      .plan_hash = fsplan_hash_host()};
-			refresh_box(box_dir, conn);
-			code = run_program(conn, sfd, opts, &ctx, err);
+			code = refresh_box(box_dir, conn) < 0 ? RETRY
+							       : run_program(conn, sfd, opts, &ctx, err);
 			if (code == LOST)
 				code = error_set(err, 0, "box '%s' stopped before the program finished",
 						 opts->name);

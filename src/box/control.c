@@ -249,8 +249,18 @@ void control_end_idle(const char *box_dir)
 	struct timeval tv = {.tv_sec = 5};
 
 	/* A box that does not answer within 5 s: the caller's lock wait says so. */
-	if (conn < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    request_send(conn, &req, &err) < 0)
+	if (conn < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return;
+	/* First the box's namespaces ('N'), which this caller has no use for. */
+	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != 'N') {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return;
+	}
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	nfds = 0;
+	if (request_send(conn, &req, &err) < 0)
 		return;
 	/* 'R' as it ends, 'E' if it runs something after all; nothing if it was ending anyway. */
 	(void)control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds);

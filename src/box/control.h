@@ -6,6 +6,9 @@
  * refuses a second overlay on the same upper dir, and programs of one box
  * must see one another anyway.
  *
+ *   init -> client   on the control socket only, at once: 'N' with the fds
+ *                    of the box's user and mount namespaces (PID 1 is not
+ *                    dumpable: /proc/PID/ns is closed to its user)
  *   client -> init   request: header + strings, with fds 0-2 (SCM_RIGHTS)
  *   init -> client   reply 'P' with a pidfd of the program (+ pty master),
  *                    'E' with a one-line error, or 'R' when the box, idle,

@@ -171,6 +171,13 @@ static _Noreturn void start_program(struct request *req, int conn, const char *p
 		_exit(EXIT_HUTCH_FAILED);
 	umask((mode_t)req->umask);
 	limits_apply_child(policy, limits);
+	/*
+	 * Nothing of PID 1's may reach the program (its fds are close-on-exec
+	 * anyway), and the supervisor must read the program's memory at its
+	 * execve: dumpable again, as PID 1 is not (box_init_main).
+	 */
+	close_range(3, ~0U, 0);
+	prctl(PR_SET_DUMPABLE, 1);
 	if (chdir(req->cwd) < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot enter the working directory '%s' in the box",
 			  req->cwd);
@@ -400,12 +407,11 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	if (sfd < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot watch signals");
 	clients[nclients++] = (struct client){.conn = init->sock, .pid = -1};
-	/*
-	 * listen() again, to make PID 1 the peer that connecting runs see
-	 * (SO_PEERCRED): they refresh the box's view through its pid.
-	 */
-	if (listen(listener, 64) < 0)
-		die_errno(EXIT_HUTCH_FAILED, "cannot listen on the box's control socket");
+	/* For the runs that join: they refresh the box's view (box_root_refresh). */
+	int ns_fds[2] = {open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC),
+			 open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)};
+	if (ns_fds[0] < 0 || ns_fds[1] < 0)
+		die_errno(EXIT_HUTCH_FAILED, "cannot open the box's namespaces");
 	wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (wake < 0)
 		die_errno(EXIT_HUTCH_FAILED, "cannot create an eventfd");
@@ -477,7 +483,8 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 			struct timeval tv = {.tv_sec = 5};
 			/* A request comes at once; a client that stalls must not stall the box. */
-			if (conn >= 0 && setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+			if (conn >= 0 && setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+			    control_send(conn, 'N', NULL, 0, ns_fds, 2) == 0)
 				clients[nclients++] = (struct client){.conn = conn, .pid = -1};
 			else if (conn >= 0)
 				close(conn);
@@ -656,6 +663,12 @@ void box_init_main(const struct box_init *init)
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (read_all(init->sock, &go, 1) != 1)
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
+	/*
+	 * No program in the box may ptrace PID 1 (a --root one could, having
+	 * its capabilities) and take its supervisor's fd or its unfiltered
+	 * view. The host side has opened what it needs of /proc/PID by now.
+	 */
+	prctl(PR_SET_DUMPABLE, 0);
 	setsid();
 	umask(0);
 	if (build_root(init, &err) < 0) {

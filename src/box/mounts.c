@@ -478,30 +478,24 @@ int box_root_detach(int userns_fd, int mntns_fd)
 	return 0;
 }
 
-int box_root_refresh(pid_t init)
+int box_root_refresh(int userns_fd, int mntns_fd)
 {
-	_cleanup_free_ char *user = xasprintf("/proc/%d/ns/user", (int)init);
-	_cleanup_free_ char *mnt = xasprintf("/proc/%d/ns/mnt", (int)init);
-	_cleanup_close_ int userns = open(user, O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int mntns = open(mnt, O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int status;
 	pid_t pid;
 
-	if (userns < 0 || mntns < 0)
-		return errno == ENOENT || errno == ESRCH ? 0 : -1; /* PID 1 is gone: nothing to refresh */
 	if (proc < 0 || (pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
 		_cleanup_free_ char *text = NULL;
 		struct mount_table mt;
 		struct error err;
-		if (setns(userns, CLONE_NEWUSER) < 0 || setns(mntns, CLONE_NEWNS) < 0)
+		int failed = 0;
+		if (setns(userns_fd, CLONE_NEWUSER) < 0 || setns(mntns_fd, CLONE_NEWNS) < 0)
 			_exit(1);
 		text = read_file_at(proc, "thread-self/mountinfo", 64 << 20, &err);
 		if (!text || mount_table_parse(&mt, text, &err) < 0)
 			_exit(1);
-		int failed = 0;
 		for (size_t i = 0; i < mt.n; i++) {
 			if (strcmp(mt.v[i].fstype, "overlay"))
 				continue;

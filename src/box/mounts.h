@@ -62,11 +62,10 @@ int box_root_detach(int userns_fd, int mntns_fd);
  * it looked up, so a box that has run a while would miss host files made
  * since (a cached "no such file") or still show deleted ones: reconfiguring
  * each overlay drops every dentry no process uses. Done from a child that
- * joins the box's user and mount namespaces, as PID 1 may not mount.
- * init is the box's PID 1, as this process sees it. Returns 0 when done,
- * or when PID 1 is gone; -1 if it could not be done.
+ * joins the box's user and mount namespaces (fds PID 1 sent, control.h),
+ * as PID 1 may not mount. Returns -1 if that could not be done.
  */
-int box_root_refresh(pid_t init);
+int box_root_refresh(int userns_fd, int mntns_fd);
 
 /* Empty the box's trash (BOX_TRASH) in the box directory box_dirfd. */
 void box_trash_empty(int box_dirfd);

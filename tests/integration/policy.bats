@@ -110,7 +110,7 @@ log_has()
 	require_helper syscall_probe
 	# The supervisor reads what a program passed from its memory: in strict
 	# mode without process_vm_readv, which the filter it lives under denies.
-	run --separate-stderr timeout 60 "$HUTCH" run --seccomp strict -- sh -c \
+	run --separate-stderr timeout -s KILL 60 "$HUTCH" run --seccomp strict -- sh -c \
 		"\"$HUTCH_HELPERS/syscall_probe\" ptrace process_vm_readv getpid"
 	expect_status 0
 	expect_output "ptrace EPERM
@@ -163,6 +163,18 @@ getpid ok"
 	hrun run --deny-exec tr -- /usr/bin/tr a b
 	expect_status 126
 	log_has '.event == "exec" and .args.path == "/usr/bin/tr" and .verdict == "denied"'
+}
+
+@test "not even a --root program can read or trace the box's PID 1, which holds the supervisor" {
+	require_helper syscall_probe
+	# An attach that works stops PID 1, and the box with it: hence the timeout.
+	run --separate-stderr timeout -s KILL 60 "$HUTCH" run --root -- sh -c '
+		cat /proc/1/environ > /dev/null 2>&1 && echo read-env
+		readlink /proc/1/ns/mnt > /dev/null 2>&1 && echo saw-ns
+		"$1" attach-pid1 getfd-pid1' sh "$HUTCH_HELPERS/syscall_probe"
+	expect_status 0
+	expect_output "attach-pid1 EPERM
+getfd-pid1 EPERM"
 }
 
 @test "a process on the host cannot be killed or traced from the box" {

@@ -234,7 +234,7 @@ gone"
 @test "without the default syscall filter an idle box does not wait for another run" {
 	require_userns
 	for mode in off strict; do
-		timeout 60 "$HUTCH" run --box A --seccomp "$mode" -- true || return 1
+		timeout -s KILL 60 "$HUTCH" run --box A --seccomp "$mode" -- true || return 1
 		hrun run -v --box A --seccomp "$mode" -- true
 		expect_status 0
 		[[ "$stderr" != *"joined it"* ]] || { echo "--seccomp $mode: $stderr"; return 1; }
