@@ -77,12 +77,22 @@ setup_file()
 	done
 	# Root runs the checks as root in L1; anyone else runs them as a user
 	# without privileges there too (given access to /dev/kvm, as a kvm group does).
-	L1_AS_NOBODY=$([ "$(id -u)" -eq 0 ] && echo 0 || echo 1) \
-		HUTCH="$HUTCH" VM_ASSETS="$assets" GUEST_BIN="$guest" L1_TIMEOUT=900 \
-		"$REPO_ROOT/tests/vm/l1-run.sh" "$REPO_ROOT/tests/vm/vm-checks.sh" \
-		>"$BATS_FILE_TMPDIR/l1.log" 2>&1 || true
-	# L1's serial console ends lines with \r\n.
-	tr -d '\r' <"$BATS_FILE_TMPDIR/l1.log" >"$VM_RESULTS"
+	# QEMU 7.2's TCG now and then hangs the L1 guest itself (docs/vm.md,
+	# "the L1 bench"): all of it runs in ~2 minutes, so past 7 it is hung,
+	# and it is run once more, in plain sight. Twice hung fails every check.
+	local attempt
+	for attempt in 1 2; do
+		L1_AS_NOBODY=$([ "$(id -u)" -eq 0 ] && echo 0 || echo 1) \
+			HUTCH="$HUTCH" VM_ASSETS="$assets" GUEST_BIN="$guest" L1_TIMEOUT=420 \
+			"$REPO_ROOT/tests/vm/l1-run.sh" "$REPO_ROOT/tests/vm/vm-checks.sh" \
+			>"$BATS_FILE_TMPDIR/l1.log" 2>&1 || true
+		# L1's serial console ends lines with \r\n.
+		tr -d '\r' <"$BATS_FILE_TMPDIR/l1.log" >"$VM_RESULTS"
+		if grep -q "^L1-END" "$VM_RESULTS" || [ "$attempt" = 2 ]; then
+			break
+		fi
+		echo "# INFO the L1 guest did not finish within 420 s (last line: $(tail -n 1 "$VM_RESULTS")); running it once more" >&3
+	done
 	# A boot retried after a triple fault of the emulator (vm-checks.sh) is
 	# no failure, but it is shown.
 	grep "^INFO retried" "$VM_RESULTS" | sed 's/^/# /' >&3 || true
