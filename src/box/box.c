@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -272,8 +273,8 @@ static void close_box_nsp(int (*ns_fds)[2])
  * sync's time instead of one per overlay, which the next run would wait
  * for), and, the lock released, empties the box's trash.
  */
-static void hand_over_unmount(pid_t init, const char *box_dir, int mounted_lock, int box_dirfd,
-			      struct limits *limits, int ns_fds[2])
+static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struct limits *limits,
+			      int ns_fds[2])
 {
 	_cleanup_close_ int pidfd = pidfd_open(init, 0);
 	pid_t pid;
@@ -314,13 +315,15 @@ static void hand_over_unmount(pid_t init, const char *box_dir, int mounted_lock,
 		;
 	/* A cgroup can go only once the box's last task has. */
 	limits_release(limits);
+	/* Opened now: once in the box's mount namespace, this process sees no store. */
+	int refresh = box_lock_open_at(5, BOX_LOCK_REFRESH);
 	if (ns) {
 		(void)box_root_detach(6, 7);
 		close_range(6, 7, 0); /* whatever else the box mounted goes now */
 	}
 	/* A joining run refreshing the box holds its overlays too: let it finish. */
-	struct error ignored;
-	int refresh = box_lock(box_dir, BOX_LOCK_REFRESH, BOX_LOCK_EXCLUSIVE, 10000, &ignored);
+	while (refresh >= 0 && flock(refresh, LOCK_EX) < 0 && errno == EINTR)
+		;
 	close(3);
 	if (refresh >= 0)
 		close(refresh);
@@ -514,7 +517,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	}
 	/* The run is over; the unmount holder must not carry this lock on. */
 	close(steal_fd(running));
-	hand_over_unmount(pid, box_dir, mounted, box_dirfd, limits, ns_fds);
+	hand_over_unmount(pid, mounted, box_dirfd, limits, ns_fds);
 	*handed_over = true;
 	return code;
 }

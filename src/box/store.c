@@ -201,12 +201,19 @@ char *store_layer_dir(const struct store *store, const char *name, const char *h
 	return xasprintf("%s/boxes/%s/fs/%s", store->home, name, layer);
 }
 
+static const char *const lock_names[] = {"running", "mounted", "setup", "refresh"};
+
+int box_lock_open_at(int box_dirfd, enum box_lock which)
+{
+	return openat(box_dirfd, lock_names[which], O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+}
+
 int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, int timeout_ms,
 	     struct error *err)
 {
 	int op = (mode == BOX_LOCK_SHARED ? LOCK_SH : LOCK_EX) | LOCK_NB;
-	static const char *const names[] = {"running", "mounted", "setup", "refresh"};
-	_cleanup_free_ char *path = xasprintf("%s/%s", box_dir, names[which]);
+	_cleanup_free_ char *path = xasprintf("%s/%s", box_dir, lock_names[which]);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	struct timespec pause = {.tv_nsec = 100 * 1000};
 	long waited_ns = 0;

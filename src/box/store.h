@@ -91,6 +91,8 @@ enum box_lock_mode {
  */
 int box_lock(const char *box_dir, enum box_lock which, enum box_lock_mode mode, int timeout_ms,
 	     struct error *err);
+/* Open (creating it) a box lock's file in the box directory box_dirfd, without locking it. */
+int box_lock_open_at(int box_dirfd, enum box_lock which);
 
 struct box_idle_lock {
 	int running; /* fds; -1 when not held */
