@@ -144,14 +144,23 @@ static bool dev_made_it(const char *name)
 	return !strcmp(name, "pts") || !strcmp(name, "shm");
 }
 
-/* Remove what is in dir (on the filesystem of dir itself), but the names keep() keeps. */
-static int empty_but(const char *dir, bool (*keep)(const char *name))
+/*
+ * Remove what is in dfd/dir (on the filesystem of dir itself), but the
+ * names keep() keeps (NULL: none).
+ */
+static int empty_but(int dfd, const char *dir, bool (*keep)(const char *name))
 {
-	_cleanup_closedir_ DIR *d = opendir(dir);
+	int fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	struct stat st;
 
-	if (!d || fstat(dirfd(d), &st) < 0)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fstat(dirfd(d), &st) < 0)
 		return -1;
 	while ((errno = 0, e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
@@ -165,7 +174,7 @@ int box_dev_reset(void)
 {
 	/* Owned by the box's user: its programs may change their modes. */
 	if (chmod("/dev", 0755) < 0 || chmod("/dev/shm", 01777) < 0 ||
-	    empty_but("/dev/shm", NULL) < 0 || empty_but("/dev", dev_made_it) < 0)
+	    empty_but(AT_FDCWD, "/dev/shm", NULL) < 0 || empty_but(AT_FDCWD, "/dev", dev_made_it) < 0)
 		return -1;
 	/* Its own names, pointing elsewhere now: made again. */
 	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
@@ -516,21 +525,8 @@ int box_root_refresh(int userns_fd, int mntns_fd)
 
 void box_trash_empty(int box_dirfd)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *e;
-	struct stat st;
-	int fd = openat(box_dirfd, BOX_TRASH, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) < 0 || !(d = fdopendir(fd))) {
-		close(fd);
-		return;
-	}
 	/* Another box run may add to it meanwhile, or empty it too: both are fine. */
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			(void)remove_tree_at(dirfd(d), e->d_name, st.st_dev);
+	(void)empty_but(box_dirfd, BOX_TRASH, NULL);
 }
 
 int net_loopback_up(struct error *err)
