@@ -115,12 +115,14 @@ require_bash_completion()
 		[ "$status" -eq 0 ] && [ -z "$output" ] || { echo "groff $page: $output"; return 1; }
 	done
 	[ "$n" -eq 11 ]
+	# each option an item of its own in OPTIONS: "       -b, --box name"
 	for cmd in $(commands); do
-		# wide enough that no option is broken over two lines
-		text=$(MANWIDTH=400 man -l "$DEST/usr/share/man/man1/hutch-$cmd.1")
+		text=$(MANWIDTH=200 man -l "$DEST/usr/share/man/man1/hutch-$cmd.1" |
+			sed -n '/^OPTIONS/,/^[A-Z]/p')
+		[ -n "$text" ] || { echo "hutch-$cmd(1) has no OPTIONS"; return 1; }
 		for opt in $(help_options "$cmd"); do
-			[[ $text == *"$opt"* ]] || {
-				echo "hutch-$cmd(1) does not document '$opt' of 'hutch $cmd --help'"
+			grep -Eq -- "^       (-[a-zA-Z], )?$opt( |,|$)" <<< "$text" || {
+				echo "OPTIONS of hutch-$cmd(1) has no item for '$opt' of 'hutch $cmd --help'"
 				return 1
 			}
 		done
