@@ -135,6 +135,11 @@ require_bash_completion()
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
 	local opt expected
 
+	# bash-completion's own loader finds it by the command's name
+	run -0 env XDG_DATA_DIRS="$DEST/usr/share" bash -c \
+		'. /usr/share/bash-completion/bash_completion; _completion_loader hutch; complete -p hutch'
+	[ "$output" = "complete -F _hutch hutch" ]
+
 	# commands: exactly hutch's own list
 	expected=$( (commands; echo help; echo version) | sort)
 	run -0 complete_words hutch ""
@@ -214,4 +219,24 @@ require_bash_completion()
 	[ "$status" -eq 1 ]
 	[ "$output" = "$TEST_ROOT/cache/hutch/vm" ]
 	[[ $stderr == "hutch: no 'vmlinuz' in '$TEST_ROOT/cache/hutch/vm'"* ]]
+}
+
+@test "list --names with --json, and vm assets with an argument, are refused" {
+	hrun list --names --json
+	expect_refused
+	[[ $stderr == *"--json and --names exclude each other"* ]]
+	hrun vm assets extra
+	expect_refused
+	[[ $stderr == *"unexpected argument 'extra'"* ]]
+}
+
+@test "list --names prints the box names only, sorted, and nothing for an empty store" {
+	hrun list --names
+	[ "$status" -eq 0 ] && [ -z "$output" ]
+	mkdir -p "$HUTCH_HOME/boxes/zeta" "$HUTCH_HOME/boxes/alpha" "$HUTCH_HOME/boxes/-bad"
+	touch "$HUTCH_HOME/boxes/file"
+	hrun list --names
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'alpha\nzeta')" ]
+	[ -z "$stderr" ]
 }
