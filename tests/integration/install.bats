@@ -172,6 +172,13 @@ require_bash_completion()
 	run -0 complete_words "$DEST/usr/bin/hutch" rm alpha ""
 	[ -z "$output" ]
 
+	# profile names, where hutch run --profile looks
+	mkdir -p "$TEST_ROOT/config/hutch/profiles"
+	printf '[box]\n' > "$TEST_ROOT/config/hutch/profiles/untrusted.conf"
+	printf '[box]\n' > "$TEST_ROOT/config/hutch/profiles/ci.conf"
+	XDG_CONFIG_HOME=$TEST_ROOT/config run -0 complete_words hutch run --profile u
+	[ "$output" = untrusted ]
+
 	# the command a box runs, and files after the box of diff
 	run -0 complete_words hutch run --box alpha -- ech
 	grep -qx echo <<< "$output"
