@@ -136,11 +136,25 @@ char *vmm_assets_dir(void)
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
 		if (slash) {
-			_cleanup_free_ char *dir = NULL;
+			_cleanup_free_ char *dir = NULL, *installed = NULL;
 			*slash = '\0';
 			dir = xasprintf("%s/vm", exe);
 			if (has_kernel(dir))
 				return steal_ptr(dir);
+			/*
+			 * `make install` puts them in PREFIX/lib/hutch/vm, found
+			 * from PREFIX/bin/hutch with no path compiled in, so an
+			 * install in a DESTDIR or a moved tree finds its own.
+			 * The kernel resolved exe: its parent is exe up to the
+			 * last '/'.
+			 */
+			slash = strrchr(exe, '/');
+			if (slash) {
+				*slash = '\0';
+				installed = xasprintf("%s/lib/hutch/vm", exe);
+				if (has_kernel(installed))
+					return steal_ptr(installed);
+			}
 		}
 	}
 	if (xdg && *xdg == '/')
