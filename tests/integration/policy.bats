@@ -290,6 +290,33 @@ getfd-pid1 EPERM"
 	expect_refused
 }
 
+@test "a size without a unit is refused, on the command line and in a profile" {
+	hrun run --memory 300 -- true
+	expect_refused
+	expect_output ""
+	[ "$stderr" = "hutch: --memory '300' needs a unit: 300K, 300M, 300G" ]
+	hrun run --max-file-size 4096 -- true
+	expect_refused
+	[ "$stderr" = "hutch: --max-file-size '4096' needs a unit: 4096K, 4096M, 4096G" ]
+	for bad in 0M -1M 1.5G 16777216T 12Q; do
+		hrun run --memory "$bad" -- true
+		expect_refused
+		expect_contains "$stderr" "'$bad'"
+	done
+	mkdir -p "$HOME/.config/hutch/profiles"
+	printf '[box]\nhide = /nonexistent\nmemory = 300\n' > "$HOME/.config/hutch/profiles/bare.conf"
+	hrun run --profile bare -- true
+	expect_refused
+	expect_contains "$stderr" "bare.conf:3: memory '300' needs a unit: 300K, 300M, 300G"
+	# With a unit, the same values work: 300M is 300 MiB, in a profile too.
+	printf '[box]\nmax-file-size = 3K\n' > "$HOME/.config/hutch/profiles/unit.conf"
+	hrun run -v --profile unit --memory 300M -- sh -c 'ulimit -f'
+	expect_status 0
+	expect_output 6 # 512-byte blocks
+	expect_contains "$stderr" "memory 300 MiB by"
+	expect_contains "$stderr" "max-file-size 3 KiB by RLIMIT_FSIZE"
+}
+
 @test "a profile sets options, the command line overrides it, and the box remembers it" {
 	mkdir -p "$HOME/.config/hutch/profiles"
 	printf '[box]\nmax-open-files = 30\nhide = %s/hideme\n' "$WORK" \
