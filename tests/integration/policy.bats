@@ -270,6 +270,36 @@ getfd-pid1 EPERM"
 	log_has '.event == "limit" and .args.limit == "pids" and (.why | test("process limit"))'
 }
 
+@test "--pids N lets the programs run N tasks: hutch's own are not counted" {
+	# sh and two sleeps: three tasks, the limit, and not one past it.
+	hrun run --pids 3 -- sh -c 'sleep 0.3 & sleep 0.3 & wait; echo done'
+	expect_status 0
+	expect_output done
+}
+
+@test "a box at the process limit that passes it is still stopped" {
+	# Eight tasks for half a second, the limit exactly: the watchdog sees
+	# the box there about ten times. It used to take that for the kernel's
+	# refusal, log "may start no more" and stop watching, so the 30 tasks
+	# started next ran on unchecked.
+	hrun run --pids 8 -- timeout -s KILL 60 sh -c '
+		for i in 1 2 3 4 5; do sleep 30 & done
+		sleep 0.5
+		for i in $(seq 30); do sleep 30 & done
+		sleep 1
+		echo survived'
+	[[ "$output" != *survived* ]]
+	if [ "$status" -eq 137 ]; then
+		# Nothing refuses new tasks (root without a cgroup): the watchdog kills.
+		expect_contains "$stderr" "process limit of 8 reached: the box was killed"
+		log_has '.event == "limit" and .args.limit == "pids" and .verdict == "killed"'
+	else
+		# RLIMIT_NPROC or a cgroup refuses the ninth task.
+		[ "$status" -ne 0 ]
+		expect_contains "$stderr" "fork"
+	fi
+}
+
 @test "the file size limit stops a write and is reported" {
 	hrun run --max-file-size 1M -- dd if=/dev/zero of=big bs=1M count=4 status=none
 	expect_status 153
