@@ -14,7 +14,7 @@
 
 enum seccomp_mode {
 	FILTER_DEFAULT, /* Docker/firejail-like deny-list, EPERM */
-	FILTER_STRICT,  /* default plus ptrace, personality, io_uring... */
+	FILTER_STRICT,  /* default plus ptrace, personality, unshare... */
 	FILTER_OFF,     /* no filter, no supervisor */
 };
 
