@@ -299,10 +299,10 @@ int parse_size(const char *what, const char *s, uint64_t *out, struct error *err
 	for (; isdigit((unsigned char)*p); p++)
 		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
 			goto too_large;
-	if (!*p)
+	if (!*p && v)
 		return error_set(err, 0, "%s '%.64s' needs a unit: %.64sK, %.64sM, %.64sG", what, s, s,
 				 s, s);
-	power = size_unit(p);
+	power = *p ? size_unit(p) : 0;
 	if (power < 0)
 		goto invalid;
 	bytes = v;

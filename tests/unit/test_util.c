@@ -55,7 +55,7 @@ static void sizes_are_refused_with_a_reason(void **state)
 	} bad[] = {
 	    /* A bare number: once bytes for run and MiB for vm; now neither. */
 	    {"300", "--memory '300' needs a unit: 300K, 300M, 300G"},
-	    {"0", "--memory '0' needs a unit"},
+	    {"0", "--memory '0' must be more than zero"}, /* not "use 0K" */
 	    {"18446744073709551615", "needs a unit"},
 	    {"0K", "--memory '0K' must be more than zero"},
 	    {"0B", "must be more than zero"},
