@@ -264,8 +264,10 @@ getfd-pid1 EPERM"
 	if [ "$status" -eq 137 ]; then
 		expect_contains "$stderr" "process limit"
 	else
-		[[ "$output" =~ ^forked\ ([0-9]+)\ of\ 50$ ]]
-		[ "${BASH_REMATCH[1]}" -lt 50 ]
+		[[ "$output" =~ ^forked\ ([0-9]+)\ of\ 50$ ]] && [ "${BASH_REMATCH[1]}" -lt 50 ] || {
+			echo "status $status; stdout: $output; stderr: $stderr"
+			return 1
+		}
 	fi
 	log_has '.event == "limit" and .args.limit == "pids" and (.why | test("process limit"))'
 }
