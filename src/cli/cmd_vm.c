@@ -24,8 +24,7 @@ static void vm_usage(FILE *f)
 		"stderr the host's stderr; the command's stdin is empty.\n\n"
 		"options:\n"
 		"  --cpus N          virtual CPUs (default %d)\n"
-		"  --memory SIZE     guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
-		"                    (default %llu M)\n"
+		"  --memory SIZE     guest RAM, e.g. 512M or 2G (default %lluM)\n"
 		"  --kernel FILE     bzImage to boot (default: vmlinuz in the asset folder)\n"
 		"  --initrd FILE     initramfs (default: initramfs.cpio in the asset folder)\n"
 		"  --append ARGS     extra kernel command line\n"
@@ -97,8 +96,10 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 			cfg.cpus = parse_cpus(optarg);
 			break;
 		case OPT_MEMORY:
-			if (vmm_parse_size(optarg, &cfg.memory) < 0)
-				usage_error("vm ", "invalid --memory '%s' (e.g. 512M, 2G)", optarg);
+			if (parse_size("--memory", optarg, &cfg.memory, &err) < 0) {
+				error_print(&err);
+				return EXIT_HUTCH_FAILED;
+			}
 			break;
 		case OPT_KERNEL:
 			cfg.kernel = optarg;

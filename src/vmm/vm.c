@@ -70,49 +70,6 @@ void vm_set_irq(struct vm *vm, unsigned irq, bool level)
 	kvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
-int vmm_parse_size(const char *s, uint64_t *bytes)
-{
-	unsigned long long v;
-	uint64_t mult = MIB;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	if (*end) {
-		switch (toupper((unsigned char)*end)) {
-		case 'K':
-			mult = 1024;
-			break;
-		case 'M':
-			mult = MIB;
-			break;
-		case 'G':
-			mult = 1024 * MIB;
-			break;
-		case 'T':
-			mult = 1024 * 1024 * MIB;
-			break;
-		default:
-			return -1;
-		}
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'B' || *end == 'b')
-			end++;
-		if (*end)
-			return -1;
-	}
-	if (v == 0 || v > UINT64_MAX / mult)
-		return -1;
-	*bytes = v * mult;
-	return 0;
-}
-
 static bool has_kernel(const char *dir)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vmlinuz", dir);
