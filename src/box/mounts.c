@@ -272,11 +272,33 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 struct overlay_work {
 	const struct box_root *root;
 	const struct fsplan *plan;
-	bool nested; /* this pass mounts the nested overlays */
+	unsigned nested; /* this pass mounts the overlays on this many others */
 	size_t next; /* next plan index to take, atomically */
 	int failed;
 	struct error err;
 };
+
+/*
+ * The root of an overlay shows its upper dir's mode, not the host dir's: a
+ * box would see /tmp as 0755 without its sticky bit, and programs that
+ * check /tmp (or make files there for other users of the box) go wrong.
+ * The upper dir takes the host dir's permission bits; its owner stays the
+ * store's (the caller), as the box may not map the host dir's.
+ */
+static int layer_root_mode(const char *box_dir, const char *layer, mode_t mode,
+			   struct error *err)
+{
+	_cleanup_free_ char *upper = xasprintf("%s/fs/%s/upper", box_dir, layer);
+	struct stat st;
+
+	if (stat(upper, &st) < 0) {
+		if (errno != ENOENT || mkdir_p(upper, 0755, err) < 0 || stat(upper, &st) < 0)
+			return error_set(err, errno, "cannot create '%s'", upper);
+	}
+	if ((st.st_mode & 07777) != (mode & 07777) && chmod(upper, mode & 07777) < 0)
+		return error_set(err, errno, "cannot set the mode of '%s'", upper);
+	return 0;
+}
 
 static void *overlay_worker(void *arg)
 {
@@ -292,7 +314,8 @@ static void *overlay_worker(void *arg)
 			continue;
 		_cleanup_free_ char *target = xasprintf("%s%s", w->root->newroot, e->path);
 		_cleanup_free_ char *layer = layer_name_from_path(e->path);
-		if (mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0 &&
+		if ((layer_root_mode(w->root->box_dir, layer, e->mode, &err) < 0 ||
+		     mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0) &&
 		    !__atomic_exchange_n(&w->failed, 1, __ATOMIC_RELAXED))
 			w->err = err;
 	}
@@ -303,7 +326,7 @@ static void *overlay_worker(void *arg)
  * kernel probes the work dir with a tmpfile, xattrs and a whiteout rename),
  * and the overlays are independent, so they are mounted on parallel threads.
  */
-static int mount_overlays(const struct box_root *root, const struct fsplan *plan, bool nested,
+static int mount_overlays(const struct box_root *root, const struct fsplan *plan, unsigned nested,
 			  struct error *err)
 {
 	struct overlay_work w = {.root = root, .plan = plan, .nested = nested};
@@ -326,7 +349,7 @@ static int mount_overlays(const struct box_root *root, const struct fsplan *plan
 
 static bool plan_kind_special(enum fsplan_kind kind)
 {
-	return kind == PLAN_PROC || kind == PLAN_SYS || kind == PLAN_DEV || kind == PLAN_TMP;
+	return kind == PLAN_PROC || kind == PLAN_SYS || kind == PLAN_DEV;
 }
 
 int box_root_prepare(const struct box_root *root, struct error *err)
@@ -334,7 +357,6 @@ int box_root_prepare(const struct box_root *root, struct error *err)
 	static const struct fsplan_entry special[] = {
 		{.kind = PLAN_DEV, .path = "/dev"},
 		{.kind = PLAN_PROC, .path = "/proc"},
-		{.kind = PLAN_TMP, .path = "/tmp"},
 	};
 	_cleanup_free_ char *trash = xasprintf("%s/" BOX_TRASH, root->box_dir);
 
@@ -384,9 +406,15 @@ int box_root_finish(const struct box_root *root, const struct fsplan *plan, stru
 	_cleanup_free_ char *hide = NULL;
 	struct stat st;
 
+	unsigned levels = 0;
+
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].kind == PLAN_OVERLAY && plan->v[i].nested > levels)
+			levels = plan->v[i].nested;
 	/* Nested overlays go on top of the outer ones, on their existing dirs. */
-	if (mount_overlays(root, plan, false, err) < 0 || mount_overlays(root, plan, true, err) < 0)
-		return -1;
+	for (unsigned level = 0; level <= levels; level++)
+		if (mount_overlays(root, plan, level, err) < 0)
+			return -1;
 	if (root->policy && access_apply(root->newroot, root->box_dir, root->policy, root->log_fd, err) < 0)
 		return -1;
 	/* The store (every box's) is an empty, read-only folder inside. */
