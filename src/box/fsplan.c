@@ -251,6 +251,7 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
 	e->target = target ? xstrdup(target) : NULL;
 	e->mode = mode;
 	e->nested = 0;
+	e->cow = false;
 }
 
 static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
@@ -324,6 +325,7 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 		return 0;
 	}
 	plan_add(plan, PLAN_DIR, path, NULL, st.st_mode);
+	plan->v[plan->n - 1].cow = !strcmp(path, "/tmp");
 	if (plan_children(plan, root, mt, path, depth, err) < 0) {
 		if (errno != EACCES && errno != EPERM)
 			return error_set(err, errno, "cannot list '%s'", path);
@@ -428,7 +430,8 @@ const struct fsplan_entry *fsplan_layer_of(const struct fsplan *plan, const char
 
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct fsplan_entry *e = &plan->v[i];
-		if (e->kind == PLAN_OVERLAY && path_is_within(path, e->path) &&
+		if ((e->kind == PLAN_OVERLAY || (e->kind == PLAN_DIR && e->cow)) &&
+		    path_is_within(path, e->path) &&
 		    (!best || strlen(e->path) > strlen(best->path)))
 			best = e;
 	}
@@ -482,7 +485,7 @@ uint64_t fsplan_hash(const struct fsplan *plan)
 
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct fsplan_entry *e = &plan->v[i];
-		uint64_t what[5] = {e->kind, e->mode, e->nested};
+		uint64_t what[5] = {e->kind, e->mode, e->nested | (uint64_t)e->cow << 32};
 		struct stat st;
 		if (e->kind == PLAN_BIND_RO && lstat(e->path, &st) == 0) {
 			what[3] = st.st_dev;

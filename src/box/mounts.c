@@ -382,19 +382,63 @@ int box_root_sys(const struct box_root *root, struct error *err)
 	return mount_entry(root, &sys, target, err);
 }
 
+/* Whether plan entry e lies below a PLAN_DIR with cow (see fsplan.h). */
+static bool below_cow(const struct fsplan *plan, const struct fsplan_entry *e)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].cow && strcmp(e->path, plan->v[i].path) &&
+		    path_is_within(e->path, plan->v[i].path))
+			return true;
+	return false;
+}
+
 int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err)
 {
 	/* Everything but the overlays, parents first; then the overlays' mount points exist. */
 	for (size_t i = 0; i < plan->n; i++) {
-		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, plan->v[i].path);
+		const struct fsplan_entry *e = &plan->v[i];
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
 		int r = 0;
-		if (plan_kind_special(plan->v[i].kind))
+		if (plan_kind_special(e->kind))
 			continue; /* box_root_prepare() */
-		if (plan->v[i].kind != PLAN_OVERLAY)
-			r = mount_entry(root, &plan->v[i], target, err);
-		else if (!plan->v[i].nested)
+		if (e->kind == PLAN_BIND_RO && below_cow(plan, e))
+			r = make_target(target, e->mode, err); /* bound in box_root_finish() */
+		else if (e->kind != PLAN_OVERLAY)
+			r = mount_entry(root, e, target, err);
+		else if (!e->nested)
 			r = make_target(target, S_IFDIR | 0755, err);
 		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The overlays over the skeletons of PLAN_DIRs with cow (fsplan.h), then
+ * the read-only binds below them, which box_root_mount() left unmounted:
+ * on the overlay they show through it, while new entries land in its upper
+ * dir. Every mount point is in the skeleton, the overlay's lower layer, so
+ * mounting on them copies nothing up.
+ */
+static int mount_cow_dirs(const struct box_root *root, const struct fsplan *plan,
+			  struct error *err)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		if (!e->cow)
+			continue;
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
+		_cleanup_free_ char *layer = layer_name_from_path(e->path);
+		if (layer_root_mode(root->box_dir, layer, e->mode, err) < 0 ||
+		    mount_overlay(target, root->box_dir, layer, target, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		if (e->kind != PLAN_BIND_RO || !below_cow(plan, e))
+			continue;
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
+		if (mount_bind(e->path, target, true, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -411,6 +455,8 @@ int box_root_finish(const struct box_root *root, const struct fsplan *plan, stru
 	for (size_t i = 0; i < plan->n; i++)
 		if (plan->v[i].kind == PLAN_OVERLAY && plan->v[i].nested > levels)
 			levels = plan->v[i].nested;
+	if (mount_cow_dirs(root, plan, err) < 0)
+		return -1;
 	/* Nested overlays go on top of the outer ones, on their existing dirs. */
 	for (unsigned level = 0; level <= levels; level++)
 		if (mount_overlays(root, plan, level, err) < 0)

@@ -191,3 +191,49 @@ run_suite_copy_under()
 	[ -d "$HOME" ] && [ -w "$HOME" ] || skip "HOME '$HOME' is not a folder this user can write"
 	run_suite_copy_under "$HOME"
 }
+
+@test "with a mount below /tmp the box still sees the host's /tmp and makes new files at its top" {
+	[ "$(id -u)" -eq 0 ] || skip "a mount below /tmp, in a mount namespace of the test's own, takes root"
+	host_tmpdir
+	mkdir "$TDIR/mnt"
+	echo top > "$TDIR/top.txt"
+	name=hutch-top-$$-$RANDOM
+	HOST_PATHS+=("/tmp/$name")
+	local script='cat "$0/top.txt" "$0/mnt/f" && echo new > "$1" && echo m > "$0/mnt/g" && cat "$1" && stat -c %a /tmp'
+	cd /
+
+	# In a private mount namespace: the host and other tests never see the tmpfs.
+	run --separate-stderr unshare -m --propagation private sh -c '
+		mount -t tmpfs -o mode=1777 hutch-test "$1/mnt" && echo in-mount > "$1/mnt/f" || exit 99
+		shift
+		exec "$@"' sh "$TDIR" "$HUTCH" run -- sh -c "$script" "$TDIR" "/tmp/$name"
+	expect_status 0
+	expect_output "top
+in-mount
+new
+1777"
+	expect_no_file "/tmp/$name"
+	expect_no_file "$TDIR/mnt/g"
+	run cat "$HUTCH_HOME/boxes/default/fs/tmp/upper/$name"
+	expect_output new
+
+	# The same as an ordinary user, in the root pass.
+	local user=${TEST_USER:-hutch-test}
+	id "$user" > /dev/null 2>&1 || return 0
+	chmod 0755 "$TEST_ROOT" "$TDIR"
+	mkdir "$TEST_ROOT/u"
+	cp "$HUTCH" "$TEST_ROOT/u/hutch"
+	chown -R "$user:" "$TEST_ROOT/u"
+	HOST_PATHS+=("/tmp/$name.u")
+	run --separate-stderr unshare -m --propagation private sh -c '
+		mount -t tmpfs -o mode=1777 hutch-test "$1/mnt" && echo in-mount > "$1/mnt/f" || exit 99
+		shift
+		exec "$@"' sh "$TDIR" runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME=/ \
+		HUTCH_HOME="$TEST_ROOT/u/home" "$TEST_ROOT/u/hutch" run -- sh -c "$script" "$TDIR" "/tmp/$name.u"
+	expect_status 0
+	expect_output "top
+in-mount
+new
+1777"
+	expect_no_file "/tmp/$name.u"
+}
