@@ -438,6 +438,16 @@ const struct fsplan_entry *fsplan_layer_of(const struct fsplan *plan, const char
 	return best;
 }
 
+/* cwd's leading part that ends one component below its parent dir (NULL: all of cwd). */
+static char *component_below(const char *cwd, const char *dir)
+{
+	size_t n = dir ? strlen(dir) + 1 : strlen(cwd);
+
+	while (cwd[n] && cwd[n] != '/')
+		n++;
+	return xasprintf("%.*s", (int)n, cwd);
+}
+
 size_t fsplan_add_cwd(struct fsplan *plan, const char *root, const char *cwd)
 {
 	const struct fsplan_entry *layer;
@@ -449,18 +459,26 @@ size_t fsplan_add_cwd(struct fsplan *plan, const char *root, const char *cwd)
 		return 0;
 	level = layer->nested + 1;
 	len = strlen(layer->path);
-	/* A copy-up of cwd copies its parents up to the layer first: any of them may fail. */
+	/*
+	 * A copy-up in cwd copies its parents up to the layer first, and fails
+	 * at the first foreign one. The layer goes just below the deepest of
+	 * them (at cwd, if cwd is one), so cwd's parents of the user's own up
+	 * to there (a test's scratch folder around its work folder) take new
+	 * files too.
+	 */
 	_cleanup_free_ char *dir = xstrdup(cwd);
-	bool blocked = false;
-	while (strlen(dir) > len && !blocked) {
+	_cleanup_free_ char *island = NULL;
+	while (strlen(dir) > len && !island) {
 		_cleanup_free_ char *host = xasprintf("%s%s", root, dir);
-		blocked = lstat(host, &st) == 0 && S_ISDIR(st.st_mode) && !owner_mapped(&st);
+		if (lstat(host, &st) == 0 && S_ISDIR(st.st_mode) && !owner_mapped(&st))
+			island = component_below(cwd, strlen(dir) == strlen(cwd) ? NULL : dir);
 		*strrchr(dir, '/') = '\0';
 	}
-	_cleanup_free_ char *host = xasprintf("%s%s", root, cwd);
-	if (blocked && access(host, W_OK) == 0 && lstat(host, &st) == 0 && S_ISDIR(st.st_mode) &&
-	    !plan_has(plan, cwd)) {
-		plan_add(plan, PLAN_OVERLAY, cwd, NULL, st.st_mode);
+	_cleanup_free_ char *cwd_host = xasprintf("%s%s", root, cwd);
+	_cleanup_free_ char *island_host = island ? xasprintf("%s%s", root, island) : NULL;
+	if (island && (access(island_host, W_OK) == 0 || access(cwd_host, W_OK) == 0) &&
+	    lstat(island_host, &st) == 0 && S_ISDIR(st.st_mode) && !plan_has(plan, island)) {
+		plan_add(plan, PLAN_OVERLAY, island, NULL, st.st_mode);
 		plan->v[plan->n - 1].nested = level++;
 	}
 	/* Its own folders of a foreign owner or group, writable: layers too (a build's obj/). */

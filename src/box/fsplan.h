@@ -98,10 +98,12 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 /*
  * Unprivileged, a directory whose owner or group the box cannot map (only
  * the caller's uid and primary gid are) cannot be copied up: writing into
- * it fails with EOVERFLOW. The root of a layer is never copied up, so the
- * working directory cwd (a path below root) gets a layer of its own when
- * it, or one of its parents up to its layer, is such a directory and the
- * caller may write in it; and so does each such directory directly in it.
+ * it fails with EOVERFLOW, and so does writing below it. The root of a
+ * layer is never copied up, so when the working directory cwd (a path
+ * below root) or one of its parents up to its layer is such a directory, a
+ * layer goes just below the deepest of them (or at cwd itself, if it is
+ * one), provided the caller may write there or in cwd; and each such
+ * directory directly in cwd that the caller may write gets one too.
  * Returns how many layers were added. No-op for a privileged plan.
  */
 size_t fsplan_add_cwd(struct fsplan *plan, const char *root, const char *cwd);

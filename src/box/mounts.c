@@ -96,6 +96,16 @@ static int mount_overlay(const char *lower, const char *box_dir, const char *lay
 	return 0;
 }
 
+/*
+ * Whether a mount of host path failed (with err) because path is gone: the
+ * plan was made a moment before, and a busy folder (/tmp) changes under it.
+ * What is gone is left out of the box, as if it had gone a moment earlier.
+ */
+static bool vanished(const char *path, const struct error *err)
+{
+	return err->errnum == ENOENT && access(path, F_OK) < 0 && errno == ENOENT;
+}
+
 /* Bind src on target (recursively), optionally read-only. */
 int mount_bind(const char *src, const char *target, bool read_only, struct error *err)
 {
@@ -238,7 +248,9 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 	case PLAN_BIND_RO:
 		if (make_target(target, e->mode, err) < 0)
 			return -1;
-		return mount_bind(e->path, target, true, err);
+		if (mount_bind(e->path, target, true, err) < 0 && !vanished(e->path, err))
+			return -1;
+		return 0;
 	case PLAN_PROC:
 		if (make_target(target, S_IFDIR | 0555, err) < 0)
 			return -1;
@@ -316,6 +328,7 @@ static void *overlay_worker(void *arg)
 		_cleanup_free_ char *layer = layer_name_from_path(e->path);
 		if ((layer_root_mode(w->root->box_dir, layer, e->mode, &err) < 0 ||
 		     mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0) &&
+		    !vanished(e->path, &err) &&
 		    !__atomic_exchange_n(&w->failed, 1, __ATOMIC_RELAXED))
 			w->err = err;
 	}
@@ -438,7 +451,7 @@ static int mount_cow_dirs(const struct box_root *root, const struct fsplan *plan
 		if (e->kind != PLAN_BIND_RO || !below_cow(plan, e))
 			continue;
 		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
-		if (mount_bind(e->path, target, true, err) < 0)
+		if (mount_bind(e->path, target, true, err) < 0 && !vanished(e->path, err))
 			return -1;
 	}
 	return 0;

@@ -111,6 +111,20 @@ o"
 	[ "$(cat "$UROOT/x/proj/main.c")" = 'int main(void) { return 0; }' ]
 }
 
+@test "unprivileged, below a folder of root's the user's own folders around the working one take new files" {
+	as_user_setup
+	mkdir -p "$UROOT/x/roots/mine/work"
+	chown root:root "$UROOT/x/roots"
+	chown -R "$TEST_USER:" "$UROOT/x/roots/mine"
+
+	as_user "$UROOT/x/roots/mine/work" run -- sh -c 'echo up > ../beside.txt && echo here > here.txt && cat ../beside.txt here.txt'
+	expect_status 0
+	expect_output "up
+here"
+	[ -z "$stderr" ]
+	expect_no_file "$UROOT/x/roots/mine/beside.txt"
+}
+
 @test "unprivileged, a folder of the user's own group is run in without a word" {
 	as_user_setup
 	mkdir -p "$UROOT/x/mine"
