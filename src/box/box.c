@@ -358,6 +358,8 @@ static void say_policy(const struct box_run_opts *opts, const struct limits *lim
 	note("box '%s': %zu hidden, %zu read-only, %zu direct paths, %zu --deny-exec patterns",
 	     opts->name, p->hide.n, p->read_only.n, p->direct.n, p->deny_exec.n);
 	note("box '%s': limits: %s", opts->name, limits_describe(limits));
+	note("box '%s': /tmp: %s", opts->name,
+	     p->private_tmp ? "the box's own (--private-tmp)" : "the host's, copy-on-write");
 }
 
 static int start_box(const struct store *store, const struct box_run_opts *opts,

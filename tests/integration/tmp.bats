@@ -104,10 +104,12 @@ more"
 	printf '[box]\nprivate-tmp = false\n' > "$XDG_CONFIG_HOME/hutch/profiles/host.conf"
 	cd /
 
-	hrun run --profile own -- test -e "$TDIR"
+	hrun run -v --profile own -- test -e "$TDIR"
 	expect_status 1
-	hrun run --profile host -- test -d "$TDIR"
+	expect_contains "$stderr" "/tmp: the box's own (--private-tmp)"
+	hrun run -v --profile host -- test -d "$TDIR"
 	expect_status 0
+	expect_contains "$stderr" "/tmp: the host's, copy-on-write"
 }
 
 @test "bad private-tmp values are refused with one line and change nothing" {
