@@ -93,7 +93,7 @@ static void plan_splits_only_where_mounts_are(void **state)
 	assert_int_equal(symlink("usr/bin", link), 0);
 
 	assert_int_equal(mount_table_parse(&mt, mountinfo, &err), 0);
-	assert_int_equal(fsplan_build(&plan, root, &mt, true, &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED, &err), 0);
 
 	assert_int_equal(find(&plan, "/usr")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/etc")->kind, PLAN_DIR);
@@ -143,7 +143,7 @@ static void plan_unprivileged(const char *root, enum fsplan_kind kinds[5], bool 
 		struct error err;
 		if (getuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(2);
-		if (fsplan_build(&plan, root, &mt, false, &err) < 0)
+		if (fsplan_build(&plan, root, &mt, 0, &err) < 0)
 			_exit(3);
 		for (int i = 0; i < 5; i++) {
 			const struct fsplan_entry *e = find(&plan, paths[i]);
