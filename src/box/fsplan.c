@@ -325,7 +325,8 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 		return 0;
 	}
 	plan_add(plan, PLAN_DIR, path, NULL, st.st_mode);
-	plan->v[plan->n - 1].cow = !strcmp(path, "/tmp");
+	/* A scratch folder everyone writes in (1777: /tmp, /var/tmp) must take new files. */
+	plan->v[plan->n - 1].cow = (st.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH);
 	if (plan_children(plan, root, mt, path, depth, err) < 0) {
 		if (errno != EACCES && errno != EPERM)
 			return error_set(err, errno, "cannot list '%s'", path);

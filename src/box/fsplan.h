@@ -68,12 +68,12 @@ struct fsplan_entry {
 	mode_t mode;  /* file type and permissions on the host */
 	unsigned nested; /* PLAN_OVERLAY on N overlays below it: mounted after them */
 	/*
-	 * PLAN_DIR /tmp, whose top level must take new files although mounts
-	 * below it keep the host's /tmp from being an overlay's lower layer
-	 * (its mounts are locked in the box's user namespace): the directory
-	 * is made with a mount point for each entry below it, an overlay
-	 * (layer of the same path) goes over that skeleton, and the entries'
-	 * mounts go on top of the overlay.
+	 * PLAN_DIR of mode 1777 (/tmp, /var/tmp), whose top level must take
+	 * new files although mounts below it keep the host's directory from
+	 * being an overlay's lower layer (its mounts are locked in the box's
+	 * user namespace): the directory is made with a mount point for each
+	 * entry below it, an overlay (layer of the same path) goes over that
+	 * skeleton, and the entries' mounts go on top of the overlay.
 	 */
 	bool cow;
 };

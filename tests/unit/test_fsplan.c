@@ -97,6 +97,7 @@ static void plan_splits_only_where_mounts_are(void **state)
 
 	assert_int_equal(find(&plan, "/usr")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/etc")->kind, PLAN_DIR);
+	assert_false(find(&plan, "/etc")->cow);
 	assert_int_equal(find(&plan, "/etc/resolv.conf")->kind, PLAN_BIND_RO);
 	assert_int_equal(find(&plan, "/etc/ssl")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/mnt")->kind, PLAN_DIR);
@@ -251,6 +252,11 @@ static void tmp_is_copy_on_write_unless_private(void **state)
 	touch(root, "/tmp", 1);
 	touch(root, "/tmp/m", 1);
 	touch(root, "/tmp/f", 0);
+	{
+		char *tmp = xasprintf("%s/tmp", root);
+		assert_int_equal(chmod(tmp, 01777), 0);
+		free(tmp);
+	}
 	assert_int_equal(mount_table_parse(&mt, "27 1 254:0 / / rw - ext4 /dev/vda rw\n", &err), 0);
 	assert_int_equal(fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED, &err), 0);
 	assert_int_equal(find(&plan, "/tmp")->kind, PLAN_OVERLAY);
