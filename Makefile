@@ -33,7 +33,7 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all unit helpers check check-unit check-integration clean format
+.PHONY: all unit helpers check check-unit check-integration clean format man install uninstall
 
 all: $(BUILD)/hutch
 
@@ -65,11 +65,66 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 
-check: all unit helpers
+check: all unit helpers man
 	tests/run-all
 
 clean:
 	rm -rf $(BUILD)
+
+# Man pages, written in scdoc (Debian's scdoc) in docs/man/NAME.SECTION.scd.
+SCDOC ?= scdoc
+MAN_SRCS := $(wildcard docs/man/*.scd)
+MAN_PAGES := $(MAN_SRCS:docs/man/%.scd=$(BUILD)/man/%)
+
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man pages, the
+# bash completion and, when `make vm-assets` has built them, the VM's guest
+# kernel and initramfs. hutch finds those in ../lib/hutch/vm from its own
+# folder (src/vmm/vm.c), so they follow PREFIX/bin and PREFIX/lib, and an
+# install in a DESTDIR works where it is. uninstall removes exactly these
+# files, and hutch's own folders if they are left empty.
+PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+VM_INSTALL_DIR = $(PREFIX)/lib/hutch/vm
+VM_ASSETS_DIR ?= $(BUILD)/vm
+VM_ASSET_FILES := vmlinuz initramfs.cpio
+INSTALL ?= install
+
+install: all man
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 0755 $(BUILD)/hutch $(DESTDIR)$(PREFIX)/bin/hutch
+	$(INSTALL) -m 0644 completions/hutch.bash $(DESTDIR)$(BASHCOMPDIR)/hutch
+	for page in $(notdir $(MAN_PAGES)); do \
+		sect=$${page##*.}; \
+		$(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$sect && \
+		$(INSTALL) -m 0644 $(BUILD)/man/$$page $(DESTDIR)$(MANDIR)/man$$sect/$$page || exit 1; \
+	done
+	@if [ -f $(VM_ASSETS_DIR)/vmlinuz ] && [ -f $(VM_ASSETS_DIR)/initramfs.cpio ]; then \
+		echo "$(INSTALL) -d $(DESTDIR)$(VM_INSTALL_DIR)"; \
+		$(INSTALL) -d $(DESTDIR)$(VM_INSTALL_DIR) && \
+		for f in $(VM_ASSET_FILES); do \
+			echo "$(INSTALL) -m 0644 $(VM_ASSETS_DIR)/$$f $(DESTDIR)$(VM_INSTALL_DIR)/$$f"; \
+			$(INSTALL) -m 0644 $(VM_ASSETS_DIR)/$$f $(DESTDIR)$(VM_INSTALL_DIR)/$$f || exit 1; \
+		done; \
+	else \
+		echo "make install: no VM assets in $(VM_ASSETS_DIR), none installed: run 'make vm-assets' first, or give 'hutch vm' HUTCH_VM_DIR or --kernel and --initrd"; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/hutch $(DESTDIR)$(BASHCOMPDIR)/hutch
+	for page in $(notdir $(MAN_PAGES)); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${page##*.}/$$page || exit 1; \
+	done
+	rm -f $(addprefix $(DESTDIR)$(VM_INSTALL_DIR)/,$(VM_ASSET_FILES))
+	for d in $(DESTDIR)$(VM_INSTALL_DIR) $(DESTDIR)$(PREFIX)/lib/hutch; do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

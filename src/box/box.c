@@ -271,7 +271,8 @@ static void close_box_nsp(int (*ns_fds)[2])
  * layers still mounted. It holds the box's mount namespace open, so PID 1
  * exits at once; then it detaches the overlays on parallel threads (one
  * sync's time instead of one per overlay, which the next run would wait
- * for), and, the lock released, empties the box's trash.
+ * for), moves the layers' work dirs out of the way (box_work_release) and,
+ * the lock released, empties the box's trash.
  */
 static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struct limits *limits,
 			      int ns_fds[2])
@@ -324,6 +325,7 @@ static void hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struc
 	/* A joining run refreshing the box holds its overlays too: let it finish. */
 	while (refresh >= 0 && flock(refresh, LOCK_EX) < 0 && errno == EINTR)
 		;
+	box_work_release(5);
 	close(3);
 	if (refresh >= 0)
 		close(refresh);

@@ -295,15 +295,19 @@ static void send_code(const struct client *c)
  * PID 1's watchdog, for the limits no cgroup enforces here (policy/limits.h):
  * past --memory, or past --pids where nothing refuses new processes, it
  * kills the box; at --pids under RLIMIT_NPROC, which refuses them, it says
- * so. Returns the reason once a limit is reached, else NULL.
+ * so, once, and goes on watching the memory. Returns the reason when a
+ * limit is first reached, else NULL; *killed tells whether the box was
+ * killed, after which there is nothing left to watch.
  */
-static const char *watch(const struct box_init *init, char *why, size_t len)
+static const char *watch(const struct box_init *init, char *why, size_t len, bool *killed)
 {
+	static bool pids_reported;
 	const struct policy *p = init->policy;
 	uint64_t bytes, tasks, kill_tasks = limits_watch_tasks(init->limits);
-	const char *limit, *verdict;
+	const char *limit = "pids";
 
 	limits_proc_scan("/proc", &bytes, &tasks);
+	*killed = true;
 	if (p->memory && !limits_enforce_memory(init->limits) && bytes > p->memory) {
 		char size[32];
 		format_size(size, sizeof(size), p->memory);
@@ -312,18 +316,24 @@ static const char *watch(const struct box_init *init, char *why, size_t len)
 	} else if (kill_tasks && tasks > kill_tasks) {
 		snprintf(why, len, "process limit of %llu reached: the box was killed",
 			 (unsigned long long)p->pids);
-		limit = "pids";
-	} else if (p->pids && tasks >= p->pids + LIMITS_HUTCH_TASKS) {
+	} else if (!kill_tasks && p->pids && !pids_reported &&
+		   tasks >= p->pids + limits_hutch_tasks(p)) {
+		/*
+		 * Only where the kernel refuses the next task: where the
+		 * watchdog is what enforces --pids, a box at the limit may
+		 * still pass it, and must then be killed.
+		 */
 		snprintf(why, len, "process limit of %llu reached: the box may start no more",
 			 (unsigned long long)p->pids);
-		limit = "pids";
+		pids_reported = true;
+		*killed = false;
 	} else {
+		*killed = false;
 		return NULL;
 	}
-	verdict = strstr(why, "killed") ? "killed" : "denied";
 	_cleanup_free_ char *args = xasprintf("{\"limit\":\"%s\"}", limit);
-	eventlog_add(&box_log, 1, "limit", args, verdict, why);
-	if (!strcmp(verdict, "killed"))
+	eventlog_add(&box_log, 1, "limit", args, *killed ? "killed" : "denied", why);
+	if (*killed)
 		kill(-1, SIGKILL);
 	return why;
 }
@@ -390,6 +400,7 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 	struct supervisor sup;
 	struct error err;
 	const char *limit_hit = NULL;
+	bool limit_killed = false;
 	uint64_t log_due = 0; /* when the buffered events must be written, 0: none wait */
 	char limit_why[256];
 	int wake;
@@ -477,8 +488,11 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			if (!log_due)
 				log_due = now_ms() + LOG_DELAY_MS;
 		}
-		if (watchdog && !limit_hit)
-			limit_hit = watch(init, limit_why, sizeof(limit_why));
+		if (watchdog && !limit_killed) {
+			const char *hit = watch(init, limit_why, sizeof(limit_why), &limit_killed);
+			if (hit)
+				limit_hit = hit;
+		}
 		if (fds[1].revents & POLLIN) {
 			int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 			struct timeval tv = {.tv_sec = 5};

@@ -616,6 +616,39 @@ void box_trash_empty(int box_dirfd)
 	(void)empty_but(box_dirfd, BOX_TRASH, NULL);
 }
 
+void box_work_release(int box_dirfd)
+{
+	int fd = openat(box_dirfd, "fs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	_cleanup_close_ int trash =
+	    openat(box_dirfd, BOX_TRASH, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		char name[300];
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(name, sizeof(name), "%s/work", e->d_name);
+		_cleanup_close_ int work =
+		    openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (work < 0 || fstatat(work, "work", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		/* The owner may chmod it whatever its mode; moving a directory needs u+w on it. */
+		if ((st.st_mode & 07777) != 0700 && fchmodat(work, "work", 0700, 0) < 0)
+			continue;
+		snprintf(name, sizeof(name), "%s.rest", e->d_name);
+		if (trash >= 0)
+			(void)renameat(work, "work", trash, name); /* else it stays, readable */
+	}
+}
+
 int net_loopback_up(struct error *err)
 {
 	struct ifreq ifr = {0};

@@ -70,6 +70,16 @@ int box_root_refresh(int userns_fd, int mntns_fd);
 /* Empty the box's trash (BOX_TRASH) in the box directory box_dirfd. */
 void box_trash_empty(int box_dirfd);
 
+/*
+ * overlayfs makes each layer's work/work with mode 0 and leaves it behind
+ * at unmount: `find ~`, `du`, backups and `rm -rf` would meet one folder
+ * they may not read per layer of every box. Once the kernel has let go of
+ * the box's layers (unmounted, the "mounted" lock still held: no run can
+ * have mounted them again), make each readable and move it into the trash
+ * for box_trash_empty(). The next mount makes a new one.
+ */
+void box_work_release(int box_dirfd);
+
 /* Bind src (recursively) on target, optionally read-only. */
 int mount_bind(const char *src, const char *target, bool read_only, struct error *err);
 /* Create a mount point: a directory, or an empty file, as mode says. */

@@ -28,10 +28,11 @@ struct box_info {
 
 static void list_help(void)
 {
-	printf("usage: hutch list [--json]\n\n"
+	printf("usage: hutch list [--json | --names]\n\n"
 	       "List the boxes in the store: name, size on disk, number of changed\n"
 	       "paths (as 'hutch diff' counts them), running or idle, last used.\n\n"
 	       "  --json      print a JSON array of {name, size, changes, state, last_used}\n"
+	       "  --names     print only the names, one a line (for scripts and completion)\n"
 	       "  -h, --help  show this help\n");
 }
 
@@ -171,6 +172,7 @@ int cmd_list(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"names", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -181,7 +183,7 @@ int cmd_list(int argc, char **argv)
 	struct store store;
 	struct error err;
 	struct dirent *e;
-	bool json = false;
+	bool json = false, names = false;
 	int c;
 
 	opterr = 0;
@@ -189,6 +191,9 @@ int cmd_list(int argc, char **argv)
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'N':
+			names = true;
 			break;
 		case 'h':
 			list_help();
@@ -199,6 +204,8 @@ int cmd_list(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("list ", "unexpected argument '%s'", argv[optind]);
+	if (json && names)
+		usage_error("list ", "--json and --names exclude each other");
 	if (store_init(&store, &err) < 0) {
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
@@ -218,11 +225,21 @@ int cmd_list(int argc, char **argv)
 		    !S_ISDIR(st.st_mode))
 			continue;
 		boxes = xrealloc(boxes, (n + 1) * sizeof(*boxes));
-		box_info_read(&boxes[n++], boxes_dir, e->d_name);
+		/*
+		 * --names is what shell completion asks at every Tab: it reads
+		 * no box, which would cost a walk of its whole store.
+		 */
+		if (names)
+			boxes[n++] = (struct box_info){.name = xstrdup(e->d_name)};
+		else
+			box_info_read(&boxes[n++], boxes_dir, e->d_name);
 	}
 	if (n > 1)
 		qsort(boxes, n, sizeof(*boxes), name_cmp);
-	if (json)
+	if (names)
+		for (size_t i = 0; i < n; i++)
+			puts(boxes[i].name);
+	else if (json)
 		print_json(boxes, n);
 	else
 		print_table(boxes, n);

@@ -32,7 +32,7 @@ static void run_help(void)
 	       "      --private-tmp       give the box an empty /tmp of its own, not the host's\n"
 	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
 	       "      --seccomp MODE      syscall filter: default, strict or off\n"
-	       "      --memory SIZE       memory limit (e.g. 512M)\n"
+	       "      --memory SIZE       memory limit (e.g. 512M; SIZE always needs a unit)\n"
 	       "      --cpus N            CPU limit (e.g. 1.5)\n"
 	       "      --pids N            process limit\n"
 	       "      --timeout DURATION  kill the box after DURATION (e.g. 30s, 5m)\n"
@@ -183,7 +183,7 @@ int cmd_run(int argc, char **argv)
 			seccomp_set = true;
 			break;
 		case OPT_MEMORY:
-			r = parse_size(optarg, &cli.memory, &err);
+			r = parse_size("--memory", optarg, &cli.memory, &err);
 			break;
 		case OPT_CPUS:
 			r = parse_cpus(optarg, &cli.cpus_milli, &err);
@@ -195,7 +195,7 @@ int cmd_run(int argc, char **argv)
 			r = parse_duration_ms(optarg, &cli.timeout_ms, &err);
 			break;
 		case OPT_MAX_FILE_SIZE:
-			r = parse_size(optarg, &cli.max_file_size, &err);
+			r = parse_size("--max-file-size", optarg, &cli.max_file_size, &err);
 			break;
 		case OPT_MAX_OPEN_FILES:
 			r = parse_count(optarg, &cli.max_open_files, &err);

@@ -17,14 +17,14 @@ static void vm_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: hutch vm run [options] [--] COMMAND [ARG...]\n"
-		"       hutch vm run [options] --shell\n\n"
+		"       hutch vm run [options] --shell\n"
+		"       hutch vm assets\n\n"
 		"Boot a micro-VM under KVM, run COMMAND in it, stream its output and exit\n"
 		"with its status. Guest stdout is the host's stdout, byte for byte, guest\n"
 		"stderr the host's stderr; the command's stdin is empty.\n\n"
 		"options:\n"
 		"  --cpus N          virtual CPUs (default %d)\n"
-		"  --memory SIZE     guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
-		"                    (default %llu M)\n"
+		"  --memory SIZE     guest RAM, e.g. 512M or 2G (default %lluM)\n"
 		"  --kernel FILE     bzImage to boot (default: vmlinuz in the asset folder)\n"
 		"  --initrd FILE     initramfs (default: initramfs.cpio in the asset folder)\n"
 		"  --append ARGS     extra kernel command line\n"
@@ -32,8 +32,10 @@ static void vm_usage(FILE *f)
 		"  --trace-io        log every refused port and MMIO access, and count them\n"
 		"  --timings         print when guest init started and the VM stopped\n\n"
 		"The asset folder is $HUTCH_VM_DIR, else build/vm next to the hutch binary,\n"
-		"else $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm); 'make vm-assets' fills\n"
-		"it. See docs/vm.md.\n",
+		"else ../lib/hutch/vm from the binary's folder (where 'make install' puts\n"
+		"them), else $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm); 'make vm-assets'\n"
+		"fills it. 'hutch vm assets' prints the one in use and exits 1 when its\n"
+		"kernel or initramfs is missing. See docs/vm.md.\n",
 		VMM_DEFAULT_CPUS, VMM_DEFAULT_MEMORY >> 20);
 }
 
@@ -94,8 +96,10 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 			cfg.cpus = parse_cpus(optarg);
 			break;
 		case OPT_MEMORY:
-			if (vmm_parse_size(optarg, &cfg.memory) < 0)
-				usage_error("vm ", "invalid --memory '%s' (e.g. 512M, 2G)", optarg);
+			if (parse_size("--memory", optarg, &cfg.memory, &err) < 0) {
+				error_print(&err);
+				return EXIT_HUTCH_FAILED;
+			}
 			break;
 		case OPT_KERNEL:
 			cfg.kernel = optarg;
@@ -158,17 +162,46 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 	return status < 0 ? EXIT_HUTCH_FAILED : status;
 }
 
+/*
+ * hutch vm assets: the folder the defaults come from, so that a user (and
+ * the install test) can see where an installed hutch looks without a VM.
+ */
+static int vm_assets(int argc, char **argv)
+{
+	_cleanup_free_ char *dir = NULL;
+	static const char *const needed[] = {"vmlinuz", "initramfs.cpio"};
+	int status = 0;
+
+	if (argc > 1)
+		usage_error("vm ", "unexpected argument '%s'", argv[1]);
+	dir = vmm_assets_dir();
+	printf("%s\n", dir);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die_errno(EXIT_HUTCH_FAILED, "cannot write the asset folder");
+	for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, needed[i]);
+		if (access(p, R_OK) < 0) {
+			fprintf(stderr, "hutch: no '%s' in '%s': %s (run 'make vm-assets')\n",
+				needed[i], dir, strerror(errno));
+			status = 1;
+		}
+	}
+	return status;
+}
+
 int cmd_vm(int argc, char **argv)
 {
 	uint64_t t_start = vmm_now_ns();
 
 	if (argc < 2)
-		usage_error("vm ", "missing subcommand (run)");
+		usage_error("vm ", "missing subcommand (run or assets)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		vm_usage(stdout);
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))
 		return vm_run(argc - 1, argv + 1, t_start);
+	if (!strcmp(argv[1], "assets"))
+		return vm_assets(argc - 1, argv + 1);
 	usage_error("vm ", "unknown subcommand '%s'", argv[1]);
 }

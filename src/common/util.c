@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -269,4 +270,53 @@ uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
 		h *= 0x100000001b3ull;
 	}
 	return h;
+}
+
+/* The power of 1024 that unit names (B 0, K 1 ... T 4), or -1. */
+static int size_unit(const char *u)
+{
+	static const char letters[] = "BKMGT";
+	const char *l = *u ? strchr(letters, toupper((unsigned char)*u)) : NULL;
+
+	if (!l)
+		return -1;
+	u++;
+	if (l != letters && (*u == 'i' || *u == 'I') && (u[1] == 'B' || u[1] == 'b'))
+		u += 2;
+	else if (l != letters && (*u == 'B' || *u == 'b'))
+		u++;
+	return *u ? -1 : (int)(l - letters);
+}
+
+int parse_size(const char *what, const char *s, uint64_t *out, struct error *err)
+{
+	uint64_t v = 0, bytes;
+	const char *p = s ? s : "";
+	int power;
+
+	if (!isdigit((unsigned char)*p))
+		goto invalid;
+	for (; isdigit((unsigned char)*p); p++)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+			goto too_large;
+	if (!*p && v)
+		return error_set(err, 0, "%s '%.64s' needs a unit: %.64sK, %.64sM, %.64sG", what, s, s,
+				 s, s);
+	power = *p ? size_unit(p) : 0;
+	if (power < 0)
+		goto invalid;
+	bytes = v;
+	for (int i = 0; i < power; i++)
+		if (__builtin_mul_overflow(bytes, 1024, &bytes))
+			goto too_large;
+	if (bytes == 0)
+		return error_set(err, 0, "%s '%.64s' must be more than zero", what, s);
+	*out = bytes;
+	return 0;
+too_large:
+	return error_set(err, 0, "%s '%.64s' is too large (at most 16 EiB - 1 byte)", what, s);
+invalid:
+	return error_set(err, 0,
+			 "invalid %s '%.64s': use a whole number and a unit, e.g. 512K, 300M, 2G",
+			 what, s ? s : "");
 }

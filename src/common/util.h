@@ -51,6 +51,18 @@ bool str_has_prefix(const char *s, const char *prefix);
 /* True if path equals dir or lies below it (both absolute, normalized). */
 bool path_is_within(const char *path, const char *dir);
 
+/*
+ * A size, one syntax for every option and profile key that takes one
+ * (run's --memory and --max-file-size, vm's --memory, profiles): a whole
+ * number and a unit, K, M, G or T, powers of 1024 (KiB and KB mean the
+ * same as K; case does not matter), or B for bytes. A bare number is
+ * refused with a message asking for a unit: `hutch run` used to read one
+ * as bytes and `hutch vm` as MiB. Zero, negative numbers, fractions and
+ * sizes beyond 2^64-1 bytes are refused too. what names the setting in
+ * the message ("--memory", "memory"); the message names the value.
+ */
+int parse_size(const char *what, const char *s, uint64_t *out, struct error *err);
+
 /* FNV-1a of len bytes at data, continuing from h (start with HASH_SEED). */
 #define HASH_SEED 0xcbf29ce484222325ull
 uint64_t hash_bytes(uint64_t h, const void *data, size_t len);

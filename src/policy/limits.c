@@ -415,7 +415,7 @@ static void describe(struct limits *l)
 	}
 	if (l->pids) {
 		appendf(d, size, "%spids %llu by %s", sep,
-			(unsigned long long)(l->tasks_max - LIMITS_HUTCH_TASKS),
+			(unsigned long long)l->pids_max,
 			l->pids == LIMIT_CGROUP ? "cgroup"
 			: l->pids == LIMIT_RLIMIT
 			    ? "RLIMIT_NPROC (counts this box's tasks only)"
@@ -457,8 +457,9 @@ int limits_prepare_at(const struct policy *p, const char *box_name, const char *
 	memset(l, 0, sizeof(*l));
 	l->cgroup_fd = -1;
 	l->memory_max = p->memory;
-	l->tasks_max =
-	    p->pids > UINT64_MAX - LIMITS_HUTCH_TASKS ? UINT64_MAX : p->pids + LIMITS_HUTCH_TASKS;
+	l->pids_max = p->pids;
+	l->tasks_max = p->pids > UINT64_MAX - limits_hutch_tasks(p) ? UINT64_MAX
+								 : p->pids + limits_hutch_tasks(p);
 	l->cpus_milli = p->cpus_milli;
 	l->max_file_size = p->max_file_size;
 	l->max_open_files = p->max_open_files;
@@ -563,7 +564,7 @@ int limits_explain(struct limits *l, int exit_code, char *why, size_t len)
 	    read_at(l->cgroup_fd, "pids.events", text, sizeof(text)) >= 0 &&
 	    event_count(text, "max") > 0) {
 		snprintf(why, len, "process limit of %llu reached: the box could not start more",
-			 (unsigned long long)(l->tasks_max - LIMITS_HUTCH_TASKS));
+			 (unsigned long long)l->pids_max);
 		return 1;
 	}
 	if (exit_code == 128 + SIGXFSZ && l->max_file_size) {

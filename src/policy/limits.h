@@ -27,7 +27,7 @@
  *                 SIGXFSZ: exit 153); --max-open-files: RLIMIT_NOFILE.
  *
  * --pids N counts tasks (threads too, as pids.max and RLIMIT_NPROC do) of
- * the box's programs: hutch's own PID 1 comes on top (LIMITS_HUTCH_TASKS).
+ * the box's programs: hutch's own tasks come on top (limits_hutch_tasks()).
  */
 #ifndef HUTCH_POLICY_LIMITS_H
 #define HUTCH_POLICY_LIMITS_H
@@ -41,8 +41,15 @@
 #include "common/error.h"
 #include "policy/policy.h"
 
-/* Tasks of hutch's own in the box, counted by pids.max and RLIMIT_NPROC: PID 1. */
-#define LIMITS_HUTCH_TASKS 1
+/*
+ * Tasks of hutch's own in the box, which pids.max, RLIMIT_NPROC and the
+ * watchdog count with the programs': PID 1, and under a syscall filter
+ * its supervisor thread (policy/seccomp.h), alive while programs run.
+ */
+static inline uint64_t limits_hutch_tasks(const struct policy *p)
+{
+	return p->seccomp == FILTER_OFF ? 1 : 2;
+}
 
 enum limit_how {
 	LIMIT_NONE,	/* not asked for, or nothing to do (--cpus above the CPUs here) */
@@ -55,7 +62,8 @@ enum limit_how {
 struct limits {
 	enum limit_how memory, pids, cpus;
 	uint64_t memory_max; /* --memory, bytes */
-	uint64_t tasks_max;  /* --pids + LIMITS_HUTCH_TASKS: for pids.max, RLIMIT_NPROC, watchdog */
+	uint64_t pids_max;   /* --pids */
+	uint64_t tasks_max;  /* --pids + limits_hutch_tasks(): for pids.max, RLIMIT_NPROC, watchdog */
 	uint32_t cpus_milli; /* --cpus */
 	cpu_set_t cpuset;    /* LIMIT_AFFINITY: the CPUs the box runs on */
 	uint64_t max_file_size;	 /* RLIMIT_FSIZE, 0: none */

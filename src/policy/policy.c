@@ -102,26 +102,6 @@ static int mul_overflows(uint64_t a, uint64_t b, uint64_t *out)
 	return __builtin_mul_overflow(a, b, out);
 }
 
-int parse_size(const char *s, uint64_t *out, struct error *err)
-{
-	static const char units[] = "KMGT";
-	const char *rest;
-	uint64_t v, mult = 1;
-
-	if (parse_number(s, &v, &rest) < 0)
-		return error_set(err, 0, "invalid size '%s' (use e.g. 512M or 2G)", s ? s : "");
-	if (*rest && strcmp(rest, "B")) {
-		const char *u = strchr(units, toupper((unsigned char)*rest));
-		if (!u || (rest[1] && strcmp(rest + 1, "B") && strcmp(rest + 1, "iB")))
-			return error_set(err, 0, "invalid size '%s' (use e.g. 512M or 2G)", s);
-		for (const char *p = units; p <= u; p++)
-			mult *= 1024;
-	}
-	if (mul_overflows(v, mult, out) || *out == 0)
-		return error_set(err, 0, "invalid size '%s': out of range", s);
-	return 0;
-}
-
 int parse_duration_ms(const char *s, uint64_t *out, struct error *err)
 {
 	const char *rest;

@@ -14,7 +14,7 @@
 
 enum seccomp_mode {
 	FILTER_DEFAULT, /* Docker/firejail-like deny-list, EPERM */
-	FILTER_STRICT,  /* default plus ptrace, personality, io_uring... */
+	FILTER_STRICT,  /* default plus ptrace, personality, unshare... */
 	FILTER_OFF,     /* no filter, no supervisor */
 };
 
@@ -66,8 +66,7 @@ uint64_t policy_hash(const struct policy *p, uint64_t h);
  */
 bool box_may_linger(const struct policy *p, bool as_root);
 
-/* "512M", "2G", "1048576" (bytes; K/M/G/T are powers of 1024). */
-int parse_size(const char *s, uint64_t *out, struct error *err);
+/* Sizes: parse_size() in common/util.h, one syntax for run, vm and profiles. */
 /* "30", "30s", "500ms", "5m", "1h". */
 int parse_duration_ms(const char *s, uint64_t *out, struct error *err);
 /* "2", "0.5", "1.25": thousandths of a CPU. */

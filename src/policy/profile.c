@@ -195,7 +195,10 @@ static int set_scalar(struct profile_parse *ps, enum key_kind k, const char *val
 		r = parse_seccomp(value, &q->seccomp, &err);
 		break;
 	case KEY_MEMORY:
-		r = parse_size(value, &q->memory, &err);
+		/* The message names the key: no prefix. */
+		if (parse_size(key_names[k], value, &q->memory, &err) < 0)
+			return parse_fail(ps, "%s", err.msg);
+		r = 0;
 		break;
 	case KEY_CPUS:
 		r = parse_cpus(value, &q->cpus_milli, &err);
@@ -207,7 +210,9 @@ static int set_scalar(struct profile_parse *ps, enum key_kind k, const char *val
 		r = parse_duration_ms(value, &q->timeout_ms, &err);
 		break;
 	case KEY_MAX_FILE_SIZE:
-		r = parse_size(value, &q->max_file_size, &err);
+		if (parse_size(key_names[k], value, &q->max_file_size, &err) < 0)
+			return parse_fail(ps, "%s", err.msg);
+		r = 0;
 		break;
 	case KEY_MAX_OPEN_FILES:
 		r = parse_count(value, &q->max_open_files, &err);

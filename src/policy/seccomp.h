@@ -9,8 +9,9 @@
  *    program may change after the check: the kernel enforces deny-exec with
  *    mounts, see access.h; the supervisor only says why, early);
  *  - the deny-list (kexec, modules, bpf, perf_event_open, keyrings,
- *    userfaultfd, mounts, new user namespaces, TIOCSTI ...), answered EPERM
- *    and logged: the decision reads no pointer, so it cannot be raced.
+ *    userfaultfd, mounts, new user namespaces, TIOCSTI, io_uring ...),
+ *    answered EPERM and logged with the reason: the decision reads no
+ *    pointer, so it cannot be raced.
  * open/read/write are never intercepted (design notes, section 3).
  */
 #ifndef HUTCH_POLICY_SECCOMP_H

@@ -70,49 +70,6 @@ void vm_set_irq(struct vm *vm, unsigned irq, bool level)
 	kvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
-int vmm_parse_size(const char *s, uint64_t *bytes)
-{
-	unsigned long long v;
-	uint64_t mult = MIB;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	if (*end) {
-		switch (toupper((unsigned char)*end)) {
-		case 'K':
-			mult = 1024;
-			break;
-		case 'M':
-			mult = MIB;
-			break;
-		case 'G':
-			mult = 1024 * MIB;
-			break;
-		case 'T':
-			mult = 1024 * 1024 * MIB;
-			break;
-		default:
-			return -1;
-		}
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'B' || *end == 'b')
-			end++;
-		if (*end)
-			return -1;
-	}
-	if (v == 0 || v > UINT64_MAX / mult)
-		return -1;
-	*bytes = v * mult;
-	return 0;
-}
-
 static bool has_kernel(const char *dir)
 {
 	_cleanup_free_ char *p = xasprintf("%s/vmlinuz", dir);
@@ -136,11 +93,25 @@ char *vmm_assets_dir(void)
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
 		if (slash) {
-			_cleanup_free_ char *dir = NULL;
+			_cleanup_free_ char *dir = NULL, *installed = NULL;
 			*slash = '\0';
 			dir = xasprintf("%s/vm", exe);
 			if (has_kernel(dir))
 				return steal_ptr(dir);
+			/*
+			 * `make install` puts them in PREFIX/lib/hutch/vm, found
+			 * from PREFIX/bin/hutch with no path compiled in, so an
+			 * install in a DESTDIR or a moved tree finds its own.
+			 * The kernel resolved exe: its parent is exe up to the
+			 * last '/'.
+			 */
+			slash = strrchr(exe, '/');
+			if (slash) {
+				*slash = '\0';
+				installed = xasprintf("%s/lib/hutch/vm", exe);
+				if (has_kernel(installed))
+					return steal_ptr(installed);
+			}
 		}
 	}
 	if (xdg && *xdg == '/')

@@ -37,13 +37,12 @@ struct vmm_config {
  */
 int vmm_run(const struct vmm_config *cfg, struct error *err);
 
-/* "512M", "2G", "1048576K", "300" (MiB): bytes, or -1 if malformed or zero. */
-int vmm_parse_size(const char *s, uint64_t *bytes);
-
 /*
  * The folder holding the default guest kernel and initramfs: $HUTCH_VM_DIR,
- * else build/vm beside the hutch binary if it has a kernel, else
- * $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm). Caller frees.
+ * else vm/ beside the hutch binary (build/vm) if it has a kernel, else
+ * ../lib/hutch/vm from the binary's folder (PREFIX/lib/hutch/vm, where
+ * `make install` puts them) if it has one, else $XDG_CACHE_HOME/hutch/vm
+ * (~/.cache/hutch/vm). Caller frees.
  */
 char *vmm_assets_dir(void);
 

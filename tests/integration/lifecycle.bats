@@ -437,6 +437,41 @@ trash_is_empty()
 	wait_for trash_is_empty A
 }
 
+# box_at_rest BOX: no run holds the box's layers (its unmount holder has
+# let go of the "mounted" lock, after the idle box's linger second) and its
+# trash is empty.
+box_at_rest()
+{
+	flock -n "$HUTCH_HOME/boxes/$1/mounted" true && trash_is_empty "$1"
+}
+
+@test "a box at rest leaves nothing unreadable in the store: find, du and rm -rf work" {
+	require_userns
+	in_box A sh -c 'echo one > one.txt; mkdir -p d/e'
+	# A rebuilt box (another policy) finds the last run's work dirs.
+	"$HUTCH" run --box A --hide "$WORK/nothing" -- sh -c 'echo two > two.txt' || return 1
+	in_box B true
+	wait_for box_at_rest A
+	wait_for box_at_rest B
+	# The work dirs overlayfs made with mode 0 are gone or readable.
+	run find "$HUTCH_HOME" -type d ! -perm -u=rwx
+	expect_status 0
+	expect_output ""
+	run --separate-stderr find "$HUTCH_HOME"
+	expect_status 0
+	[ -z "$stderr" ] || { echo "find said: $stderr"; return 1; }
+	run --separate-stderr du -s "$HUTCH_HOME"
+	expect_status 0
+	[ -z "$stderr" ] || { echo "du said: $stderr"; return 1; }
+	# The box still works as before: its files are where it left them.
+	hrun run --box A -- cat one.txt two.txt
+	expect_output "one
+two"
+	wait_for box_at_rest A
+	rm -r "$HUTCH_HOME/boxes/A" "$HUTCH_HOME/boxes/B"
+	[ ! -e "$HUTCH_HOME/boxes/A" ]
+}
+
 @test "rm deletes the box and everything in it; the host keeps its files" {
 	require_userns
 	echo host > doc.txt

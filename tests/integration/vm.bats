@@ -282,6 +282,22 @@ vm_run()
 	expect_refused_with "invalid --memory 'lots'"
 }
 
+@test "a size without a unit is refused by vm as by run, with the same line" {
+	vm_run --memory 300 -- true
+	expect_refused_with "--memory '300' needs a unit: 300K, 300M, 300G"
+	local vm_says=$stderr
+	hrun run --memory 300 -- true
+	[ "$status" -eq 125 ]
+	[ "$stderr" = "$vm_says" ]
+	# A unit means the same for both: 8M is 8 MiB, too small for this kernel.
+	vm_run --memory 8M -- true
+	expect_refused_with "--memory 8 MiB is too small"
+	vm_run --memory 0G -- true
+	expect_refused_with "--memory '0G' must be more than zero"
+	vm_run --memory 16777216T -- true
+	expect_refused_with "--memory '16777216T' is too large"
+}
+
 @test "without /dev/kvm hutch says KVM is unavailable and how to get it" {
 	HUTCH_KVM_DEVICE="$VMDIR/kvm" vm_run -- true
 	expect_refused_with "cannot open '$VMDIR/kvm': it does not exist, so KVM is not available here; enable virtualization"

@@ -121,7 +121,8 @@ static void the_cgroup_gets_every_limit_and_pid_1(void **state)
 
 	expect_file(fx->child, "memory.max", "67108864");
 	expect_file(fx->child, "memory.swap.max", "0");
-	expect_file(fx->child, "pids.max", "11"); /* 10 for the programs, 1 for PID 1 */
+	/* 10 for the programs, 2 for PID 1 and its supervisor thread (the default filter). */
+	expect_file(fx->child, "pids.max", "12");
 	expect_file(fx->child, "cpu.max", "150000 100000");
 	/* cpu was not enabled for children: it was asked for (a plain file keeps the write). */
 	subtree = get(fx->dir, "cgroup.subtree_control");
@@ -184,7 +185,9 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 	assert_null(l.cgroup);
 	assert_int_equal(l.cgroup_fd, -1);
 	assert_false(limits_enforce_memory(&l));
-	assert_int_equal(limits_watch_tasks(&l), getuid() == 0 ? 51 : 0);
+	/* 50 for the programs, 2 for PID 1 and its supervisor thread. */
+	assert_int_equal(limits_watch_tasks(&l), getuid() == 0 ? 52 : 0);
+	assert_int_equal(l.tasks_max, 52);
 	snprintf(expected, sizeof(expected),
 		 "cgroup v2 at %s lacks the memory, pids and cpu controllers: memory 1 GiB by PID 1's "
 		 "watchdog, pids 50 by %s",
@@ -201,7 +204,7 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 	assert_int_equal(l.memory, LIMIT_WATCHDOG);
 	assert_int_equal(l.pids, LIMIT_CGROUP);
 	assert_non_null(l.cgroup);
-	expect_file(fx->child, "pids.max", "51");
+	expect_file(fx->child, "pids.max", "52");
 	expect_file(fx->child, "memory.max", "");
 	snprintf(expected, sizeof(expected),
 		 "cgroup v2 at %s lacks the memory and cpu controllers: memory 1 GiB by PID 1's "
@@ -209,6 +212,14 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 		 fx->dir);
 	if (!str_has_prefix(limits_describe(&l), expected))
 		fail_msg("expected '%s...', got '%s'", expected, limits_describe(&l));
+	limits_release(&l);
+
+	/* Without a filter PID 1 has no supervisor thread: one task of hutch's. */
+	p.seccomp = FILTER_OFF;
+	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
+	assert_int_equal(l.tasks_max, 51);
+	expect_file(fx->child, "pids.max", "51");
+	assert_non_null(strstr(limits_describe(&l), "pids 50 by cgroup"));
 	limits_release(&l);
 }
 
@@ -333,7 +344,7 @@ static void the_child_gets_its_rlimits_and_cpus(void **state)
 		    nofile.rlim_max != 32)
 			_exit(2);
 		getrlimit(RLIMIT_NPROC, &nproc);
-		if (l.pids == LIMIT_RLIMIT && (nproc.rlim_cur != 8 || nproc.rlim_max != 8))
+		if (l.pids == LIMIT_RLIMIT && (nproc.rlim_cur != 9 || nproc.rlim_max != 9))
 			_exit(3);
 		sched_getaffinity(0, sizeof(now), &now);
 		if (l.cpus == LIMIT_AFFINITY && !CPU_EQUAL(&now, &l.cpuset))

@@ -153,7 +153,10 @@ static void every_bad_line_is_refused_with_its_file_and_line(void **state)
 	    {"[box]\n\nfoo = 1\n", 3, "unknown key 'foo'"},
 	    {"[box]\nread_only = /etc\n", 2, "did you mean 'read-only'?"},
 	    {"memory = 1G\n[box]\n", 1, "outside a section"},
-	    {"[box]\nmemory = 12Q\n", 2, "memory: invalid size '12Q'"},
+	    {"[box]\nmemory = 12Q\n", 2, "invalid memory '12Q'"},
+	    /* A bare number is refused, as on the command line (one syntax). */
+	    {"[box]\nmemory = 300\n", 2, "memory '300' needs a unit: 300K, 300M, 300G"},
+	    {"[box]\nmax-file-size = 0K\n", 2, "max-file-size '0K' must be more than zero"},
 	    {"[box]\ncpus = lots\n", 2, "cpus: invalid CPU count 'lots'"},
 	    {"[box]\npids = 0\n", 2, "pids: invalid number '0'"},
 	    {"[box]\ntimeout = 3 days\n", 2, "timeout: invalid duration '3 days'"},
@@ -308,56 +311,7 @@ static void profile_names_cannot_leave_the_profile_folders(void **state)
 	}
 }
 
-/* --- the parsers of policy.c --- */
-
-static void sizes_take_binary_suffixes(void **state)
-{
-	static const struct {
-		const char *s;
-		uint64_t v;
-	} good[] = {
-	    {"1", 1},
-	    {"1048576", 1048576},
-	    {"1K", 1024},
-	    {"1k", 1024},
-	    {"512M", 512ULL << 20},
-	    {"2G", 2ULL << 30},
-	    {"3T", 3ULL << 40},
-	    {"1KB", 1024},
-	    {"1MiB", 1ULL << 20},
-	    {"16777215T", 16777215ULL << 40},
-	    {"18446744073709551615", UINT64_MAX},
-	};
-	static const char *const bad[] = {
-	    "",
-	    "0",
-	    "0K",
-	    "-1",
-	    " 1",
-	    "+1",
-	    "1.5G",
-	    "1X",
-	    "1KBB",
-	    "1Kb",
-	    "M",
-	    "16777216T",	    /* 2^64: overflows */
-	    "18446744073709551616", /* does not fit at all */
-	};
-	struct error err;
-	uint64_t v;
-
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		if (parse_size(good[i].s, &v, &err) != 0)
-			fail_msg("'%s' refused: %s", good[i].s, err.msg);
-		assert_int_equal(v, good[i].v);
-	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (parse_size(bad[i], &v, &err) != -1)
-			fail_msg("'%s' accepted as %llu", bad[i], (unsigned long long)v);
-	assert_int_equal(parse_size("16777216T", &v, &err), -1);
-	assert_non_null(strstr(err.msg, "out of range"));
-	assert_int_equal(parse_size(NULL, &v, &err), -1);
-}
+/* --- the parsers of policy.c (sizes: test_util.c) --- */
 
 static void durations_take_units(void **state)
 {
@@ -463,7 +417,6 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(profiles_are_found_by_name, setup, teardown),
 	    cmocka_unit_test(profile_names_cannot_leave_the_profile_folders),
-	    cmocka_unit_test(sizes_take_binary_suffixes),
 	    cmocka_unit_test(durations_take_units),
 	    cmocka_unit_test(cpus_are_thousandths),
 	    cmocka_unit_test(counts_are_positive_whole_numbers),

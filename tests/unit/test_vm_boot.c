@@ -179,27 +179,6 @@ static void acpi_tables_have_valid_checksums_and_one_lapic_per_cpu(void **state)
 	assert_int_equal(acpi_build(buf, 64, 0xe0000, 1, &err), -1);
 }
 
-static void sizes_parse_with_binary_suffixes(void **state)
-{
-	uint64_t v;
-
-	assert_int_equal(vmm_parse_size("512M", &v), 0);
-	assert_int_equal(v, 512 * MIB);
-	assert_int_equal(vmm_parse_size("2G", &v), 0);
-	assert_int_equal(v, 2048 * MIB);
-	assert_int_equal(vmm_parse_size("2GiB", &v), 0);
-	assert_int_equal(v, 2048 * MIB);
-	assert_int_equal(vmm_parse_size("300", &v), 0);
-	assert_int_equal(v, 300 * MIB);
-	assert_int_equal(vmm_parse_size("65536k", &v), 0);
-	assert_int_equal(v, 64 * MIB);
-	assert_int_equal(vmm_parse_size("0", &v), -1);
-	assert_int_equal(vmm_parse_size("-1G", &v), -1);
-	assert_int_equal(vmm_parse_size("12Q", &v), -1);
-	assert_int_equal(vmm_parse_size("99999999999999T", &v), -1);
-	assert_int_equal(vmm_parse_size("", &v), -1);
-}
-
 static void guest_ptr_checks_bounds_without_overflow(void **state)
 {
 	static uint8_t ram[8192];
@@ -263,7 +242,6 @@ int main(void)
 	    cmocka_unit_test(bzimage_rejects_old_protocol),
 	    cmocka_unit_test(e820_covers_exactly_guest_memory),
 	    cmocka_unit_test(acpi_tables_have_valid_checksums_and_one_lapic_per_cpu),
-	    cmocka_unit_test(sizes_parse_with_binary_suffixes),
 	    cmocka_unit_test(guest_ptr_checks_bounds_without_overflow),
 	    cmocka_unit_test(initrd_goes_high_and_too_large_is_refused),
 	    cmocka_unit_test(cpio_newc_entries_are_aligned),
