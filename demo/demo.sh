@@ -13,9 +13,8 @@ HUTCH=${HUTCH:-$(cd "$(dirname "$0")/.." && pwd)/build/hutch}
 	exit 1
 }
 
-# Under /var/tmp, not /tmp: a box has its own private /tmp, so it would not
-# see a host folder there.
-DEMO=$(mktemp -d /var/tmp/hutch-demo.XXXXXX)
+# Under $TMPDIR (default /var/tmp); a box sees the host's /tmp too.
+DEMO=$(mktemp -d "${TMPDIR:-/var/tmp}/hutch-demo.XXXXXX")
 export HUTCH_HOME="$DEMO/store"
 FOLDER="$DEMO/project"
 mkdir "$FOLDER"

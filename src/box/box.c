@@ -360,6 +360,8 @@ static void say_policy(const struct box_run_opts *opts, const struct limits *lim
 	note("box '%s': %zu hidden, %zu read-only, %zu direct paths, %zu --deny-exec patterns",
 	     opts->name, p->hide.n, p->read_only.n, p->direct.n, p->deny_exec.n);
 	note("box '%s': limits: %s", opts->name, limits_describe(limits));
+	note("box '%s': /tmp: %s", opts->name,
+	     p->private_tmp ? "the box's own (--private-tmp)" : "the host's, copy-on-write");
 }
 
 static int start_box(const struct store *store, const struct box_run_opts *opts,
@@ -411,6 +413,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 		     struct limits *limits, bool *handed_over, struct error *err)
 {
 	_cleanup_free_ char *newroot = xasprintf("%s/mnt", box_dir);
+	_cleanup_free_ char *cwd = get_current_dir_name();
 	_cleanup_close_ int mounted = -1;
 	_cleanup_close_ int sock = -1;
 	struct box_init init;
@@ -430,6 +433,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 		.host_root = getuid() == 0,
 		.fingerprint = fingerprint,
 		.as_root = opts->as_root,
+		.cwd = cwd,
 		.sock = sv[1],
 		.listener = *listener,
 		.box_dirfd = box_dirfd,
@@ -552,6 +556,57 @@ static uint64_t run_fingerprint(const struct box_run_opts *opts)
 	return h;
 }
 
+static enum fsplan_flags plan_flags(const struct box_run_opts *opts)
+{
+	return opts->policy && opts->policy->private_tmp ? FSPLAN_PRIVATE_TMP : 0;
+}
+
+/* The name of id in /etc/passwd or /etc/group (a static binary has no NSS), or NULL. */
+static char *id_name(const char *file, unsigned id)
+{
+	struct error ignored;
+	_cleanup_free_ char *text = read_file(file, 4 << 20, &ignored);
+	char *save = NULL;
+
+	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *end;
+		if (!c2)
+			continue;
+		unsigned long v = strtoul(c2 + 1, &end, 10);
+		if (end != c2 + 1 && *end == ':' && v == id)
+			return xasprintf("%.*s", (int)(c1 - line), line);
+	}
+	return NULL;
+}
+
+/*
+ * An unprivileged box maps only the caller's uid and primary gid, and the
+ * kernel cannot copy up a file owned by any other: writing to it fails
+ * with EOVERFLOW ("Value too large for defined data type"), which says
+ * nothing of why. Folders of that kind in and around the working directory
+ * are layers of their own (fsplan_add_cwd), so new files there work; the
+ * files themselves cannot be helped, so say so before the program runs.
+ */
+static void explain_cwd(const char *cwd)
+{
+	_cleanup_free_ char *first = NULL;
+	struct stat st;
+	size_t n = cwd ? fsplan_unmapped_files(cwd, &first, &st) : 0;
+
+	if (!n)
+		return;
+	bool by_owner = st.st_uid != getuid();
+	unsigned id = by_owner ? st.st_uid : st.st_gid;
+	_cleanup_free_ char *name = id_name(by_owner ? "/etc/passwd" : "/etc/group", id);
+	_cleanup_free_ char *more =
+		n > 1 ? xasprintf(" and %zu more files there belong", n - 1) : xstrdup(" belongs");
+	warn("'%s/%s'%s to %s '%s' (%u), which a box cannot map: the box can "
+	     "create and remove files in '%s', but writing to or renaming these fails (EOVERFLOW)",
+	     strcmp(cwd, "/") ? cwd : "", first, more, by_owner ? "user" : "group",
+	     name ? name : "?", id, cwd);
+}
+
 /*
  * Before joining a box, let it see the host as it is now: PID 1 sends the
  * fds of its user and mount namespaces first ('N', control.h). Returns -1
@@ -614,6 +669,8 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 		return -1;
 
 	uint64_t fingerprint = run_fingerprint(opts);
+	_cleanup_free_ char *cwd = get_current_dir_name();
+	explain_cwd(cwd);
 	/* Blocked before any child exists, so no signal slips past the signalfd. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -637,7 +694,7 @@ int box_run(const struct store *store, const struct box_run_opts *opts, struct e
 			struct run_ctx ctx = {.log_fd = log_fd,
 					      .fingerprint = fingerprint,
 					      .joins = true,
-					      .plan_hash = fsplan_hash_host()};
+					      .plan_hash = fsplan_hash_host(plan_flags(opts), cwd)};
 			code = refresh_box(box_dir, conn) < 0 ? RETRY
 							       : run_program(conn, sfd, opts, &ctx, err);
 			if (code == LOST)

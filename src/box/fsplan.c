@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,16 +176,18 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
  * up, so such a writable directory below a layer gets a layer of its own,
  * mounted over the outer one. Every directory looked at costs start-up
  * time, so islands are looked for where systems keep them: /var and /run
- * two levels down (/var/tmp, /run/lock, /run/user/UID), /opt, /srv, /media
- * and /mnt one level down; not in /usr or /etc, whose hundreds of entries
- * are root's.
+ * two levels down (/var/tmp, /run/lock, /run/user/UID), /opt, /srv, /media,
+ * /mnt and /tmp one level down (/tmp/.X11-unix, another user's shared
+ * folder); not in /usr or /etc, whose hundreds of entries are root's. The
+ * working directory is looked at too (fsplan_add_cwd).
  */
 static int island_depth(const char *layer)
 {
 	static const struct {
 		const char *path;
 		int depth;
-	} where[] = {{"/var", 2}, {"/run", 2}, {"/opt", 1}, {"/srv", 1}, {"/media", 1}, {"/mnt", 1}};
+	} where[] = {{"/var", 2}, {"/run", 2}, {"/opt", 1}, {"/srv", 1}, {"/media", 1}, {"/mnt", 1},
+		     {"/tmp", 1}};
 
 	for (size_t i = 0; i < ARRAY_SIZE(where); i++)
 		if (!strcmp(layer, where[i].path))
@@ -192,8 +195,22 @@ static int island_depth(const char *layer)
 	return 0;
 }
 
+static bool plan_has(const struct fsplan *plan, const char *path)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (!strcmp(plan->v[i].path, path))
+			return true;
+	return false;
+}
+
+/* Whether the box (unprivileged: only the caller's uid and gid mapped) can copy st up. */
+static bool owner_mapped(const struct stat *st)
+{
+	return st->st_uid == getuid() && st->st_gid == getgid();
+}
+
 static void add_islands(struct fsplan *plan, const char *root, const char *path, int depth,
-			bool blocked)
+			bool blocked, unsigned level)
 {
 	_cleanup_free_ char *host = xasprintf("%s%s", root, path);
 	_cleanup_closedir_ DIR *d = opendir(host);
@@ -211,13 +228,13 @@ static void add_islands(struct fsplan *plan, const char *root, const char *path,
 		if (access(child_host, W_OK) == 0) {
 			if (lstat(child_host, &st) < 0 || !S_ISDIR(st.st_mode))
 				continue;
-			if (blocked || st.st_uid != getuid() || st.st_gid != getgid()) {
+			if ((blocked || !owner_mapped(&st)) && !plan_has(plan, child)) {
 				plan_add(plan, PLAN_OVERLAY, child, NULL, st.st_mode);
-				plan->v[plan->n - 1].nested = true;
+				plan->v[plan->n - 1].nested = level;
 			}
 		} else if (depth > 1 && lstat(child_host, &st) == 0) {
-			add_islands(plan, root, child, depth - 1,
-				    blocked || st.st_uid != getuid() || st.st_gid != getgid());
+			add_islands(plan, root, child, depth - 1, blocked || !owner_mapped(&st),
+				    level);
 		}
 	}
 }
@@ -233,7 +250,8 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
 	e->path = xstrdup(path);
 	e->target = target ? xstrdup(target) : NULL;
 	e->mode = mode;
-	e->nested = false;
+	e->nested = 0;
+	e->cow = false;
 }
 
 static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
@@ -299,7 +317,7 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 		bool cow = plan->privileged || could_change(host, &st);
 		plan_add(plan, cow ? PLAN_OVERLAY : PLAN_BIND_RO, path, NULL, st.st_mode);
 		if (cow && !plan->privileged && island_depth(path))
-			add_islands(plan, root, path, island_depth(path), false);
+			add_islands(plan, root, path, island_depth(path), false, 1);
 		return 0;
 	}
 	if (depth >= PLAN_MAX_DEPTH) {
@@ -307,6 +325,8 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 		return 0;
 	}
 	plan_add(plan, PLAN_DIR, path, NULL, st.st_mode);
+	/* A scratch folder everyone writes in (1777: /tmp, /var/tmp) must take new files. */
+	plan->v[plan->n - 1].cow = (st.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH);
 	if (plan_children(plan, root, mt, path, depth, err) < 0) {
 		if (errno != EACCES && errno != EPERM)
 			return error_set(err, errno, "cannot list '%s'", path);
@@ -317,7 +337,7 @@ static int plan_path(struct fsplan *plan, const char *root, const struct mount_t
 }
 
 int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table *mt,
-		 bool privileged, struct error *err)
+		 enum fsplan_flags flags, struct error *err)
 {
 	static const struct {
 		const char *path;
@@ -326,8 +346,10 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 		{"/proc", PLAN_PROC},
 		{"/sys", PLAN_SYS},
 		{"/dev", PLAN_DEV},
-		{"/tmp", PLAN_TMP},
+		{"/tmp", PLAN_TMP}, /* last: without FSPLAN_PRIVATE_TMP, only where the host has none */
 	};
+	/* The host's /tmp is planned as any other directory: copy-on-write. */
+	size_t nspecial = ARRAY_SIZE(special) - !(flags & FSPLAN_PRIVATE_TMP);
 	_cleanup_closedir_ DIR *d = NULL;
 	char **names = NULL;
 	size_t n = 0;
@@ -336,7 +358,7 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 
 	plan->v = NULL;
 	plan->n = 0;
-	plan->privileged = privileged;
+	plan->privileged = flags & FSPLAN_PRIVILEGED;
 	d = opendir(*root ? root : "/");
 	if (!d)
 		return error_set(err, errno, "cannot list '/'");
@@ -354,7 +376,7 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 		free(names[i]);
 		if (r < 0)
 			continue;
-		for (size_t s = 0; s < ARRAY_SIZE(special); s++) {
+		for (size_t s = 0; s < nspecial; s++) {
 			if (!strcmp(path, special[s].path)) {
 				plan_add(plan, special[s].kind, path, NULL, S_IFDIR | 0755);
 				done = true;
@@ -377,6 +399,94 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 	return r;
 }
 
+size_t fsplan_unmapped_files(const char *dir, char **first, struct stat *st)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *e;
+	size_t n = 0, seen = 0;
+
+	*first = NULL;
+	if (getuid() == 0 || !(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d)) && seen++ < 4096) {
+		struct stat est;
+		if (e->d_type == DT_DIR || e->d_type == DT_LNK || !strcmp(e->d_name, ".") ||
+		    !strcmp(e->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(est.st_mode) || owner_mapped(&est) ||
+		    faccessat(dirfd(d), e->d_name, W_OK, 0) < 0)
+			continue;
+		if (!n++) {
+			*first = xstrdup(e->d_name);
+			*st = est;
+		}
+	}
+	return n;
+}
+
+const struct fsplan_entry *fsplan_layer_of(const struct fsplan *plan, const char *path)
+{
+	const struct fsplan_entry *best = NULL;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		if ((e->kind == PLAN_OVERLAY || (e->kind == PLAN_DIR && e->cow)) &&
+		    path_is_within(path, e->path) &&
+		    (!best || strlen(e->path) > strlen(best->path)))
+			best = e;
+	}
+	return best;
+}
+
+/* cwd's leading part that ends one component below its parent dir (NULL: all of cwd). */
+static char *component_below(const char *cwd, const char *dir)
+{
+	size_t n = dir ? strlen(dir) + 1 : strlen(cwd);
+
+	while (cwd[n] && cwd[n] != '/')
+		n++;
+	return xasprintf("%.*s", (int)n, cwd);
+}
+
+size_t fsplan_add_cwd(struct fsplan *plan, const char *root, const char *cwd)
+{
+	const struct fsplan_entry *layer;
+	size_t before = plan->n, len;
+	unsigned level;
+	struct stat st;
+
+	if (plan->privileged || !cwd || cwd[0] != '/' || !(layer = fsplan_layer_of(plan, cwd)))
+		return 0;
+	level = layer->nested + 1;
+	len = strlen(layer->path);
+	/*
+	 * A copy-up in cwd copies its parents up to the layer first, and fails
+	 * at the first foreign one. The layer goes just below the deepest of
+	 * them (at cwd, if cwd is one), so cwd's parents of the user's own up
+	 * to there (a test's scratch folder around its work folder) take new
+	 * files too.
+	 */
+	_cleanup_free_ char *dir = xstrdup(cwd);
+	_cleanup_free_ char *island = NULL;
+	while (strlen(dir) > len && !island) {
+		_cleanup_free_ char *host = xasprintf("%s%s", root, dir);
+		if (lstat(host, &st) == 0 && S_ISDIR(st.st_mode) && !owner_mapped(&st))
+			island = component_below(cwd, strlen(dir) == strlen(cwd) ? NULL : dir);
+		*strrchr(dir, '/') = '\0';
+	}
+	_cleanup_free_ char *cwd_host = xasprintf("%s%s", root, cwd);
+	_cleanup_free_ char *island_host = island ? xasprintf("%s%s", root, island) : NULL;
+	if (island && (access(island_host, W_OK) == 0 || access(cwd_host, W_OK) == 0) &&
+	    lstat(island_host, &st) == 0 && S_ISDIR(st.st_mode) && !plan_has(plan, island)) {
+		plan_add(plan, PLAN_OVERLAY, island, NULL, st.st_mode);
+		plan->v[plan->n - 1].nested = level++;
+	}
+	/* Its own folders of a foreign owner or group, writable: layers too (a build's obj/). */
+	add_islands(plan, root, cwd, 1, false, level);
+	return plan->n - before;
+}
+
 void fsplan_release(struct fsplan *plan)
 {
 	for (size_t i = 0; i < plan->n; i++) {
@@ -394,7 +504,7 @@ uint64_t fsplan_hash(const struct fsplan *plan)
 
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct fsplan_entry *e = &plan->v[i];
-		uint64_t what[5] = {e->kind, e->mode, e->nested};
+		uint64_t what[5] = {e->kind, e->mode, e->nested | (uint64_t)e->cow << 32};
 		struct stat st;
 		if (e->kind == PLAN_BIND_RO && lstat(e->path, &st) == 0) {
 			what[3] = st.st_dev;
@@ -408,7 +518,7 @@ uint64_t fsplan_hash(const struct fsplan *plan)
 	return h;
 }
 
-uint64_t fsplan_hash_host(void)
+uint64_t fsplan_hash_host(enum fsplan_flags flags, const char *cwd)
 {
 	struct mount_table mt;
 	struct fsplan plan;
@@ -417,7 +527,10 @@ uint64_t fsplan_hash_host(void)
 
 	if (mount_table_read(&mt, &err) < 0)
 		return 0;
-	if (fsplan_build(&plan, "", &mt, getuid() == 0, &err) == 0) {
+	if (getuid() == 0)
+		flags |= FSPLAN_PRIVILEGED;
+	if (fsplan_build(&plan, "", &mt, flags, &err) == 0) {
+		fsplan_add_cwd(&plan, "", cwd);
 		h = fsplan_hash(&plan);
 		fsplan_release(&plan);
 	}

@@ -565,7 +565,8 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 
 struct planner {
 	struct mount_table mt; /* the host's, read before the box mounts anything */
-	bool privileged;
+	enum fsplan_flags flags;
+	const char *cwd;
 	struct fsplan plan;
 	struct error err;
 	int r;
@@ -575,7 +576,9 @@ static void *plan_thread(void *arg)
 {
 	struct planner *p = arg;
 
-	p->r = fsplan_build(&p->plan, "", &p->mt, p->privileged, &p->err);
+	p->r = fsplan_build(&p->plan, "", &p->mt, p->flags, &p->err);
+	if (p->r == 0)
+		fsplan_add_cwd(&p->plan, "", p->cwd);
 	return NULL;
 }
 
@@ -617,7 +620,11 @@ static void run_thread(pthread_t *thread, bool *threaded, void *(*fn)(void *), v
  */
 static int build_root(const struct box_init *init, struct error *err)
 {
-	struct planner p = {.privileged = init->host_root};
+	struct planner p = {
+		.flags = (init->host_root ? FSPLAN_PRIVILEGED : 0) |
+			 (init->policy->private_tmp ? FSPLAN_PRIVATE_TMP : 0),
+		.cwd = init->cwd,
+	};
 	struct netmaker net = {.fd = -1};
 	pthread_t plan_tid, net_tid;
 	bool plan_threaded, net_threaded;

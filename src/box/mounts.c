@@ -96,6 +96,16 @@ static int mount_overlay(const char *lower, const char *box_dir, const char *lay
 	return 0;
 }
 
+/*
+ * Whether a mount of host path failed (with err) because path is gone: the
+ * plan was made a moment before, and a busy folder (/tmp) changes under it.
+ * What is gone is left out of the box, as if it had gone a moment earlier.
+ */
+static bool vanished(const char *path, const struct error *err)
+{
+	return err->errnum == ENOENT && access(path, F_OK) < 0 && errno == ENOENT;
+}
+
 /* Bind src on target (recursively), optionally read-only. */
 int mount_bind(const char *src, const char *target, bool read_only, struct error *err)
 {
@@ -238,7 +248,9 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 	case PLAN_BIND_RO:
 		if (make_target(target, e->mode, err) < 0)
 			return -1;
-		return mount_bind(e->path, target, true, err);
+		if (mount_bind(e->path, target, true, err) < 0 && !vanished(e->path, err))
+			return -1;
+		return 0;
 	case PLAN_PROC:
 		if (make_target(target, S_IFDIR | 0555, err) < 0)
 			return -1;
@@ -272,11 +284,33 @@ static int mount_entry(const struct box_root *root, const struct fsplan_entry *e
 struct overlay_work {
 	const struct box_root *root;
 	const struct fsplan *plan;
-	bool nested; /* this pass mounts the nested overlays */
+	unsigned nested; /* this pass mounts the overlays on this many others */
 	size_t next; /* next plan index to take, atomically */
 	int failed;
 	struct error err;
 };
+
+/*
+ * The root of an overlay shows its upper dir's mode, not the host dir's: a
+ * box would see /tmp as 0755 without its sticky bit, and programs that
+ * check /tmp (or make files there for other users of the box) go wrong.
+ * The upper dir takes the host dir's permission bits; its owner stays the
+ * store's (the caller), as the box may not map the host dir's.
+ */
+static int layer_root_mode(const char *box_dir, const char *layer, mode_t mode,
+			   struct error *err)
+{
+	_cleanup_free_ char *upper = xasprintf("%s/fs/%s/upper", box_dir, layer);
+	struct stat st;
+
+	if (stat(upper, &st) < 0) {
+		if (errno != ENOENT || mkdir_p(upper, 0755, err) < 0 || stat(upper, &st) < 0)
+			return error_set(err, errno, "cannot create '%s'", upper);
+	}
+	if ((st.st_mode & 07777) != (mode & 07777) && chmod(upper, mode & 07777) < 0)
+		return error_set(err, errno, "cannot set the mode of '%s'", upper);
+	return 0;
+}
 
 static void *overlay_worker(void *arg)
 {
@@ -292,7 +326,9 @@ static void *overlay_worker(void *arg)
 			continue;
 		_cleanup_free_ char *target = xasprintf("%s%s", w->root->newroot, e->path);
 		_cleanup_free_ char *layer = layer_name_from_path(e->path);
-		if (mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0 &&
+		if ((layer_root_mode(w->root->box_dir, layer, e->mode, &err) < 0 ||
+		     mount_overlay(e->path, w->root->box_dir, layer, target, &err) < 0) &&
+		    !vanished(e->path, &err) &&
 		    !__atomic_exchange_n(&w->failed, 1, __ATOMIC_RELAXED))
 			w->err = err;
 	}
@@ -303,7 +339,7 @@ static void *overlay_worker(void *arg)
  * kernel probes the work dir with a tmpfile, xattrs and a whiteout rename),
  * and the overlays are independent, so they are mounted on parallel threads.
  */
-static int mount_overlays(const struct box_root *root, const struct fsplan *plan, bool nested,
+static int mount_overlays(const struct box_root *root, const struct fsplan *plan, unsigned nested,
 			  struct error *err)
 {
 	struct overlay_work w = {.root = root, .plan = plan, .nested = nested};
@@ -326,7 +362,7 @@ static int mount_overlays(const struct box_root *root, const struct fsplan *plan
 
 static bool plan_kind_special(enum fsplan_kind kind)
 {
-	return kind == PLAN_PROC || kind == PLAN_SYS || kind == PLAN_DEV || kind == PLAN_TMP;
+	return kind == PLAN_PROC || kind == PLAN_SYS || kind == PLAN_DEV;
 }
 
 int box_root_prepare(const struct box_root *root, struct error *err)
@@ -334,7 +370,6 @@ int box_root_prepare(const struct box_root *root, struct error *err)
 	static const struct fsplan_entry special[] = {
 		{.kind = PLAN_DEV, .path = "/dev"},
 		{.kind = PLAN_PROC, .path = "/proc"},
-		{.kind = PLAN_TMP, .path = "/tmp"},
 	};
 	_cleanup_free_ char *trash = xasprintf("%s/" BOX_TRASH, root->box_dir);
 
@@ -360,19 +395,63 @@ int box_root_sys(const struct box_root *root, struct error *err)
 	return mount_entry(root, &sys, target, err);
 }
 
+/* Whether plan entry e lies below a PLAN_DIR with cow (see fsplan.h). */
+static bool below_cow(const struct fsplan *plan, const struct fsplan_entry *e)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].cow && strcmp(e->path, plan->v[i].path) &&
+		    path_is_within(e->path, plan->v[i].path))
+			return true;
+	return false;
+}
+
 int box_root_mount(const struct box_root *root, const struct fsplan *plan, struct error *err)
 {
 	/* Everything but the overlays, parents first; then the overlays' mount points exist. */
 	for (size_t i = 0; i < plan->n; i++) {
-		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, plan->v[i].path);
+		const struct fsplan_entry *e = &plan->v[i];
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
 		int r = 0;
-		if (plan_kind_special(plan->v[i].kind))
+		if (plan_kind_special(e->kind))
 			continue; /* box_root_prepare() */
-		if (plan->v[i].kind != PLAN_OVERLAY)
-			r = mount_entry(root, &plan->v[i], target, err);
-		else if (!plan->v[i].nested)
+		if (e->kind == PLAN_BIND_RO && below_cow(plan, e))
+			r = make_target(target, e->mode, err); /* bound in box_root_finish() */
+		else if (e->kind != PLAN_OVERLAY)
+			r = mount_entry(root, e, target, err);
+		else if (!e->nested)
 			r = make_target(target, S_IFDIR | 0755, err);
 		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The overlays over the skeletons of PLAN_DIRs with cow (fsplan.h), then
+ * the read-only binds below them, which box_root_mount() left unmounted:
+ * on the overlay they show through it, while new entries land in its upper
+ * dir. Every mount point is in the skeleton, the overlay's lower layer, so
+ * mounting on them copies nothing up.
+ */
+static int mount_cow_dirs(const struct box_root *root, const struct fsplan *plan,
+			  struct error *err)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		if (!e->cow)
+			continue;
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
+		_cleanup_free_ char *layer = layer_name_from_path(e->path);
+		if (layer_root_mode(root->box_dir, layer, e->mode, err) < 0 ||
+		    mount_overlay(target, root->box_dir, layer, target, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct fsplan_entry *e = &plan->v[i];
+		if (e->kind != PLAN_BIND_RO || !below_cow(plan, e))
+			continue;
+		_cleanup_free_ char *target = xasprintf("%s%s", root->newroot, e->path);
+		if (mount_bind(e->path, target, true, err) < 0 && !vanished(e->path, err))
 			return -1;
 	}
 	return 0;
@@ -384,9 +463,17 @@ int box_root_finish(const struct box_root *root, const struct fsplan *plan, stru
 	_cleanup_free_ char *hide = NULL;
 	struct stat st;
 
-	/* Nested overlays go on top of the outer ones, on their existing dirs. */
-	if (mount_overlays(root, plan, false, err) < 0 || mount_overlays(root, plan, true, err) < 0)
+	unsigned levels = 0;
+
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->v[i].kind == PLAN_OVERLAY && plan->v[i].nested > levels)
+			levels = plan->v[i].nested;
+	if (mount_cow_dirs(root, plan, err) < 0)
 		return -1;
+	/* Nested overlays go on top of the outer ones, on their existing dirs. */
+	for (unsigned level = 0; level <= levels; level++)
+		if (mount_overlays(root, plan, level, err) < 0)
+			return -1;
 	if (root->policy && access_apply(root->newroot, root->box_dir, root->policy, root->log_fd, err) < 0)
 		return -1;
 	/* The store (every box's) is an empty, read-only folder inside. */

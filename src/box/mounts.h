@@ -19,7 +19,7 @@ struct box_root {
 
 /*
  * Start the box's root on root->newroot with what every box has, whatever
- * its plan: /dev, /proc and the private /tmp. Must run with
+ * its plan: /dev and /proc. Must run with
  * CAP_SYS_ADMIN over a private mount namespace, as PID 1 of the box's pid
  * namespace (for /proc). The host's mount table must be read before: this
  * mounts below the store.

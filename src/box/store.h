@@ -7,7 +7,8 @@
  *       fs/LAYER/upper/              overlayfs upper dir for one host directory
  *       fs/LAYER/work/               its overlayfs work dir (work/ in it is mode 0
  *                                    while mounted; box_work_release() moves it out)
- *       tmp/                         the box's private /tmp
+ *       tmp/                         the box's private /tmp (--private-tmp);
+ *                                    else /tmp is the layer fs/tmp
  *       trash/                       overlay work dirs of earlier runs, emptied
  *                                    after each run (box/mounts.h)
  *       mnt/                         empty on the host; the box's root is

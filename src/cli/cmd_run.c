@@ -29,6 +29,7 @@ static void run_help(void)
 	       "      --read-only PATH    no writes to PATH, not even into the box\n"
 	       "      --direct PATH       writes to PATH go straight to the host\n"
 	       "      --no-default-hide   do not hide ~/.ssh, ~/.aws and the other secrets\n"
+	       "      --private-tmp       give the box an empty /tmp of its own, not the host's\n"
 	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
 	       "      --seccomp MODE      syscall filter: default, strict or off\n"
 	       "      --memory SIZE       memory limit (e.g. 512M; SIZE always needs a unit)\n"
@@ -58,6 +59,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_MAX_FILE_SIZE,
 	OPT_MAX_OPEN_FILES,
+	OPT_PRIVATE_TMP,
 };
 
 static void add_path(struct strlist *l, const char *opt, const char *arg)
@@ -130,6 +132,7 @@ int cmd_run(int argc, char **argv)
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
 		{"max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES},
+		{"private-tmp", no_argument, NULL, OPT_PRIVATE_TMP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -197,6 +200,9 @@ int cmd_run(int argc, char **argv)
 		case OPT_MAX_OPEN_FILES:
 			r = parse_count(optarg, &cli.max_open_files, &err);
 			break;
+		case OPT_PRIVATE_TMP:
+			cli.private_tmp = true;
+			break;
 		case 'h':
 			run_help();
 			return 0;
@@ -248,6 +254,7 @@ static int merge_policy(const struct store *store, const struct box_run_opts *op
 	if (opts->seccomp_set)
 		out->seccomp = cli->seccomp;
 	out->no_default_hide |= cli->no_default_hide;
+	out->private_tmp |= cli->private_tmp;
 	out->verbose = cli->verbose;
 #define OVERRIDE(field)                                                                            \
 	if (cli->field)                                                                            \

@@ -214,10 +214,33 @@ void access_default_hides(const char *home, struct strlist *out)
 		".var/app/com.google.Chrome", ".local/share/keyrings",
 	};
 
+	access_default_tmp_hides("/tmp", out);
 	if (!home || home[0] != '/')
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(secrets); i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", strcmp(home, "/") ? home : "", secrets[i]);
 		strlist_add(out, p);
 	}
+}
+
+void access_default_tmp_hides(const char *tmp, struct strlist *out)
+{
+	static const char *const patterns[] = {"krb5cc_*", "ssh-*"};
+	const char *cc = getenv("KRB5CCNAME");
+	glob_t g = {0};
+
+	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
+		_cleanup_free_ char *pat = xasprintf("%s/%s", tmp, patterns[i]);
+		glob(pat, GLOB_NOSORT | GLOB_NOESCAPE | (g.gl_pathc ? GLOB_APPEND : 0), NULL, &g);
+	}
+	/* Another user's are unreadable anyway: a mount each would only cost start-up time. */
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		if (access(g.gl_pathv[i], R_OK) == 0)
+			strlist_add(out, g.gl_pathv[i]);
+	globfree(&g);
+	/* "FILE:/path", "DIR:/path" or a bare path: wherever it is, it is a credential. */
+	if (cc && (str_has_prefix(cc, "FILE:") || str_has_prefix(cc, "DIR:")))
+		cc = strchr(cc, ':') + 1;
+	if (cc && cc[0] == '/' && access(cc, F_OK) == 0)
+		strlist_add(out, cc);
 }

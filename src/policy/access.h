@@ -32,7 +32,23 @@
 int access_apply(const char *newroot, const char *box_dir, const struct policy *p, int log_fd,
 		 struct error *err);
 
-/* The well-known secrets hidden by default, below home (newly allocated). */
+/*
+ * The well-known secrets hidden by default: below home, and those in /tmp
+ * (access_default_tmp_hides). Newly allocated.
+ */
 void access_default_hides(const char *home, struct strlist *out);
+
+/*
+ * The credentials in tmp (the host's /tmp) that the caller can read, as
+ * they are now: Kerberos ticket caches (krb5cc_*, and the file or folder
+ * $KRB5CCNAME names) and ssh-agent folders (ssh-*). The patterns are
+ * expanded when a box starts, so a file that matches one and appears on
+ * the host while a box runs is not hidden in that box: a box that starts
+ * after it hides it (and a lingering box is not reused, as its hide list
+ * differs). Other sockets there (.X11-unix, tmux-UID) are left visible:
+ * they hold no secret in a file, and a box cannot connect to a host socket
+ * through its overlay anyway.
+ */
+void access_default_tmp_hides(const char *tmp, struct strlist *out);
 
 #endif

@@ -70,7 +70,7 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 {
 	const uint64_t limits[] = {p->memory,  p->cpus_milli,    p->pids,
 				   p->timeout_ms, p->max_file_size, p->max_open_files,
-				   p->seccomp, p->no_default_hide};
+				   p->seccomp, p->no_default_hide, p->private_tmp};
 
 	h = hash_paths(h, &p->hide);
 	h = hash_paths(h, &p->read_only);
@@ -175,6 +175,17 @@ int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err)
 		*out = FILTER_OFF;
 	else
 		return error_set(err, 0, "invalid seccomp mode '%s' (default, strict or off)", s);
+	return 0;
+}
+
+int parse_bool(const char *s, bool *out, struct error *err)
+{
+	if (s && !strcmp(s, "true"))
+		*out = true;
+	else if (s && !strcmp(s, "false"))
+		*out = false;
+	else
+		return error_set(err, 0, "invalid value '%s' (true or false)", s ? s : "");
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct policy {
 	struct strlist deny_exec; /* programs the box may not start */
 	enum seccomp_mode seccomp;
 	bool no_default_hide;     /* do not hide the well-known secrets */
+	bool private_tmp;         /* /tmp is the box's own, not the host's copy-on-write */
 
 	/* Limits; 0 means none. */
 	uint64_t memory;          /* bytes */
@@ -73,6 +74,8 @@ int parse_cpus(const char *s, uint32_t *out, struct error *err);
 /* A positive whole number. */
 int parse_count(const char *s, uint64_t *out, struct error *err);
 int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err);
+/* "true" or "false", nothing else. */
+int parse_bool(const char *s, bool *out, struct error *err);
 /* "64 MiB", "1536 KiB", "1000 bytes": exact, in the largest unit that divides n. */
 void format_size(char *buf, size_t len, uint64_t n);
 

@@ -29,6 +29,7 @@ enum key_kind {
 	KEY_TIMEOUT,
 	KEY_MAX_FILE_SIZE,
 	KEY_MAX_OPEN_FILES,
+	KEY_PRIVATE_TMP,
 	KEY_COUNT,
 };
 
@@ -44,6 +45,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_TIMEOUT] = "timeout",
     [KEY_MAX_FILE_SIZE] = "max-file-size",
     [KEY_MAX_OPEN_FILES] = "max-open-files",
+    [KEY_PRIVATE_TMP] = "private-tmp",
 };
 
 static bool key_is_list(enum key_kind k)
@@ -215,6 +217,9 @@ static int set_scalar(struct profile_parse *ps, enum key_kind k, const char *val
 	case KEY_MAX_OPEN_FILES:
 		r = parse_count(value, &q->max_open_files, &err);
 		break;
+	case KEY_PRIVATE_TMP:
+		r = parse_bool(value, &q->private_tmp, &err);
+		break;
 	default:
 		return parse_fail(ps, "%s is not a setting", key_names[k]); /* not reached */
 	}
@@ -251,7 +256,7 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 	return parse_fail(
 	    ps,
 	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, seccomp, "
-	    "memory, cpus, pids, timeout, max-file-size, max-open-files)",
+	    "memory, cpus, pids, timeout, max-file-size, max-open-files, private-tmp)",
 	    key);
 }
 
@@ -283,6 +288,8 @@ static void merge(struct policy *p, const struct profile_parse *ps)
 		p->max_file_size = q->max_file_size;
 	if (ps->set_on[KEY_MAX_OPEN_FILES])
 		p->max_open_files = q->max_open_files;
+	if (ps->set_on[KEY_PRIVATE_TMP])
+		p->private_tmp = q->private_tmp;
 }
 
 /*

@@ -5,9 +5,10 @@
 #   HUTCH          the hutch binary under test     (default build/hutch)
 #   HUTCH_HELPERS  folder of the probes in tests/helpers (default build/tests/helpers)
 #
-# Each test gets a fresh folder under /var/tmp holding its own store
-# ($HUTCH_HOME) and work folder ($WORK, the test's cwd). Never /tmp: a box has
-# a private /tmp, so a boxed program could not see a host folder there.
+# Each test gets a fresh folder under $TMPDIR (default /var/tmp) holding its
+# own store ($HUTCH_HOME) and work folder ($WORK, the test's cwd). It may be
+# under /tmp: a box sees the host's /tmp (copy-on-write) unless a test asks
+# for --private-tmp, which must then run from a folder elsewhere.
 
 bats_require_minimum_version 1.5.0
 
@@ -21,7 +22,7 @@ hutch_setup()
 		echo "no hutch binary at '$HUTCH' (run make, or set HUTCH)" >&2
 		return 1
 	}
-	TEST_ROOT=$(mktemp -d /var/tmp/hutch-test.XXXXXX)
+	TEST_ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/hutch-test.XXXXXX")
 	export HUTCH_HOME="$TEST_ROOT/home"
 	WORK="$TEST_ROOT/work"
 	mkdir "$WORK"

@@ -392,7 +392,10 @@ A file 6 $WORK/other.txt"
 @test "reset discards every change of the box, /tmp included, and keeps the box" {
 	require_userns
 	echo host > doc.txt
-	in_box A sh -c 'echo box > doc.txt; echo new > new.txt; echo t > /tmp/t'
+	t=/tmp/hutch-reset-$$-$RANDOM
+	in_box A sh -c "echo box > doc.txt; echo new > new.txt; echo t > $t"
+	# From /: the test's folder may be in the host's /tmp, which a private one hides.
+	(cd / && "$HUTCH" run --box A --private-tmp -- sh -c "echo t > $t")
 
 	hrun reset A
 	expect_status 0
@@ -400,10 +403,14 @@ A file 6 $WORK/other.txt"
 	hrun diff A
 	expect_output ""
 	[ "$(box_state A)" = idle ]
-	hrun run --box A -- sh -c 'cat doc.txt; test ! -e new.txt && test ! -e /tmp/t && echo clean'
+	hrun run --box A -- sh -c "cat doc.txt; test ! -e new.txt && test ! -e $t && echo clean"
 	expect_status 0
 	expect_output "host
 clean"
+	cd /
+	hrun run --box A --private-tmp -- sh -c "test ! -e $t && echo clean"
+	expect_output clean
+	cd "$WORK"
 	[ "$(cat doc.txt)" = host ]
 }
 

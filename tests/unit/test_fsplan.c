@@ -93,10 +93,11 @@ static void plan_splits_only_where_mounts_are(void **state)
 	assert_int_equal(symlink("usr/bin", link), 0);
 
 	assert_int_equal(mount_table_parse(&mt, mountinfo, &err), 0);
-	assert_int_equal(fsplan_build(&plan, root, &mt, true, &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED, &err), 0);
 
 	assert_int_equal(find(&plan, "/usr")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/etc")->kind, PLAN_DIR);
+	assert_false(find(&plan, "/etc")->cow);
 	assert_int_equal(find(&plan, "/etc/resolv.conf")->kind, PLAN_BIND_RO);
 	assert_int_equal(find(&plan, "/etc/ssl")->kind, PLAN_OVERLAY);
 	assert_int_equal(find(&plan, "/mnt")->kind, PLAN_DIR);
@@ -143,7 +144,7 @@ static void plan_unprivileged(const char *root, enum fsplan_kind kinds[5], bool 
 		struct error err;
 		if (getuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(2);
-		if (fsplan_build(&plan, root, &mt, false, &err) < 0)
+		if (fsplan_build(&plan, root, &mt, 0, &err) < 0)
 			_exit(3);
 		for (int i = 0; i < 5; i++) {
 			const struct fsplan_entry *e = find(&plan, paths[i]);
@@ -237,6 +238,55 @@ static void root_keeps_its_ids_as_an_identity_map(void **state)
 	free(map);
 }
 
+/* /tmp: an overlay like any directory, the box's own with FSPLAN_PRIVATE_TMP. */
+static void tmp_is_copy_on_write_unless_private(void **state)
+{
+	static const char below_tmp[] = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+					"31 27 0:28 / /tmp/m rw - fuse.app app rw\n";
+	char root[] = "/var/tmp/hutch-fsplan-XXXXXX";
+	struct mount_table mt;
+	struct fsplan plan;
+	struct error err;
+
+	assert_non_null(mkdtemp(root));
+	touch(root, "/tmp", 1);
+	touch(root, "/tmp/m", 1);
+	touch(root, "/tmp/f", 0);
+	{
+		char *tmp = xasprintf("%s/tmp", root);
+		assert_int_equal(chmod(tmp, 01777), 0);
+		free(tmp);
+	}
+	assert_int_equal(mount_table_parse(&mt, "27 1 254:0 / / rw - ext4 /dev/vda rw\n", &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED, &err), 0);
+	assert_int_equal(find(&plan, "/tmp")->kind, PLAN_OVERLAY);
+	assert_false(find(&plan, "/tmp")->cow);
+	fsplan_release(&plan);
+	assert_int_equal(
+		fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED | FSPLAN_PRIVATE_TMP, &err), 0);
+	assert_int_equal(find(&plan, "/tmp")->kind, PLAN_TMP);
+	assert_null(find(&plan, "/tmp/m"));
+	fsplan_release(&plan);
+	mount_table_release(&mt);
+
+	/* A mount below: the top takes new files through an overlay over its skeleton. */
+	assert_int_equal(mount_table_parse(&mt, below_tmp, &err), 0);
+	assert_int_equal(fsplan_build(&plan, root, &mt, FSPLAN_PRIVILEGED, &err), 0);
+	assert_int_equal(find(&plan, "/tmp")->kind, PLAN_DIR);
+	assert_true(find(&plan, "/tmp")->cow);
+	assert_int_equal(find(&plan, "/tmp/m")->kind, PLAN_OVERLAY);
+	assert_false(find(&plan, "/tmp/m")->cow);
+	assert_int_equal(find(&plan, "/tmp/f")->kind, PLAN_BIND_RO);
+	assert_ptr_equal(fsplan_layer_of(&plan, "/tmp/new"), find(&plan, "/tmp"));
+	assert_ptr_equal(fsplan_layer_of(&plan, "/tmp/m/x"), find(&plan, "/tmp/m"));
+	fsplan_release(&plan);
+	mount_table_release(&mt);
+	{
+		struct error e;
+		assert_int_equal(remove_tree(root, &e), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +296,7 @@ int main(void)
 		cmocka_unit_test(unprivileged_plans_skip_overlays_where_nothing_can_change),
 		cmocka_unit_test(pseudo_and_real_filesystems_are_told_apart),
 		cmocka_unit_test(root_keeps_its_ids_as_an_identity_map),
+		cmocka_unit_test(tmp_is_copy_on_write_unless_private),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
