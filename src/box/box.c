@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "box/box.h"
+#include "box/kernel.h"
 #include "box/control.h"
 #include "box/fsplan.h"
 #include "box/init.h"
@@ -344,6 +345,20 @@ static int listen_box(int box_dirfd, struct error *err)
 	return steal_fd(&fd);
 }
 
+/* -v: what of the kernel features a box uses is not in force here, and what does instead. */
+static void say_kernel_gaps(const char *name)
+{
+	_cleanup_free_ char *gaps = kernel_gaps_describe();
+	char *save = NULL;
+
+	if (!*gaps) {
+		note("box '%s': kernel: every feature hutch uses is in force", name);
+		return;
+	}
+	for (char *line = strtok_r(gaps, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		note("box '%s': kernel: %s", name, line);
+}
+
 /* -v: what is in force for this box. */
 static void say_policy(const struct box_run_opts *opts, const struct limits *limits)
 {
@@ -358,6 +373,7 @@ static void say_policy(const struct box_run_opts *opts, const struct limits *lim
 	note("box '%s': %zu hidden, %zu read-only, %zu direct paths, %zu --deny-exec patterns",
 	     opts->name, p->hide.n, p->read_only.n, p->direct.n, p->deny_exec.n);
 	note("box '%s': limits: %s", opts->name, limits_describe(limits));
+	say_kernel_gaps(opts->name);
 }
 
 static int start_box(const struct store *store, const struct box_run_opts *opts,
