@@ -87,7 +87,7 @@ written_in_box()
 	local major minor
 	IFS=. read -r major minor _ <<<"$(uname -r)"
 	if [ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -lt 8 ]; }; then
-		expect_contains "$stderr" "box 'v': kernel: overlay: no lowerdir+ (Linux 6.8)"
+		expect_contains "$stderr" "box 'v2': kernel: overlay: no lowerdir+ (Linux 6.8)"
 	else
 		! expect_contains "$stderr" "overlay: no lowerdir+"
 	fi
