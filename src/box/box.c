@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "box/box.h"
+#include "box/kernel.h"
 #include "box/control.h"
 #include "box/fsplan.h"
 #include "box/init.h"
@@ -346,6 +347,20 @@ static int listen_box(int box_dirfd, struct error *err)
 	return steal_fd(&fd);
 }
 
+/* -v: what of the kernel features a box uses is not in force here, and what does instead. */
+static void say_kernel_gaps(const char *name)
+{
+	_cleanup_free_ char *gaps = kernel_gaps_describe();
+	char *save = NULL;
+
+	if (!*gaps) {
+		note("box '%s': kernel: every feature hutch uses is in force", name);
+		return;
+	}
+	for (char *line = strtok_r(gaps, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		note("box '%s': kernel: %s", name, line);
+}
+
 /* -v: what is in force for this box. */
 static void say_policy(const struct box_run_opts *opts, const struct limits *limits)
 {
@@ -362,6 +377,7 @@ static void say_policy(const struct box_run_opts *opts, const struct limits *lim
 	note("box '%s': limits: %s", opts->name, limits_describe(limits));
 	note("box '%s': /tmp: %s", opts->name,
 	     p->private_tmp ? "the box's own (--private-tmp)" : "the host's, copy-on-write");
+	say_kernel_gaps(opts->name);
 }
 
 static int start_box(const struct store *store, const struct box_run_opts *opts,

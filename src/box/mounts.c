@@ -18,25 +18,12 @@
 #include <unistd.h>
 
 #include "box/mounts.h"
+#include "box/overlay.h"
 #include "box/store.h"
 #include "policy/access.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
-
-/* The kernel explains a refused filesystem context in its log (fs_context). */
-static int fs_error(int fsfd, int errnum, struct error *err, const char *what, const char *path)
-{
-	char log[256] = "";
-	ssize_t n = read(fsfd, log, sizeof(log) - 1);
-
-	if (n > 2 && log[1] == ' ') {
-		log[n] = '\0';
-		log[strcspn(log, "\n")] = '\0';
-		return error_set(err, errnum, "cannot mount %s on '%s' (%s)", what, path, log + 2);
-	}
-	return error_set(err, errnum, "cannot mount %s on '%s'", what, path);
-}
 
 /*
  * At every mount overlayfs removes the work dir's "work" subdirectory left
@@ -66,34 +53,13 @@ static int mount_overlay(const char *lower, const char *box_dir, const char *lay
 {
 	_cleanup_free_ char *upper = xasprintf("%s/fs/%s/upper", box_dir, layer);
 	_cleanup_free_ char *work = xasprintf("%s/fs/%s/work", box_dir, layer);
-	_cleanup_close_ int fsfd = -1;
-	_cleanup_close_ int mfd = -1;
 
 	/* After a box's first run both exist: one call each, not one per component. */
 	if ((mkdir(upper, 0755) < 0 && errno != EEXIST && mkdir_p(upper, 0755, err) < 0) ||
 	    (mkdir(work, 0700) < 0 && errno != EEXIST && mkdir_p(work, 0700, err) < 0))
 		return -1;
 	trash_old_work(box_dir, layer, work);
-	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-	if (fsfd < 0)
-		return error_set(err, errno, "cannot use overlayfs");
-	/* "lowerdir+" (6.8) takes one path verbatim: no ':' or ',' escaping. */
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lower, 0) < 0)
-		return fs_error(fsfd, errno, err, "overlay", lower);
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
-	    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
-		return fs_error(fsfd, errno, err, "overlay", lower);
-	/* Unprivileged overlays keep whiteouts and opaque dirs in user.overlay.* (5.11). */
-	if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
-		return fs_error(fsfd, errno, err, "overlay", lower);
-	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		return fs_error(fsfd, errno, err, "overlay", lower);
-	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
-	if (mfd < 0)
-		return error_set(err, errno, "cannot mount overlay on '%s'", lower);
-	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return error_set(err, errno, "cannot attach overlay on '%s'", lower);
-	return 0;
+	return overlay_mount(lower, upper, work, target, err);
 }
 
 /*

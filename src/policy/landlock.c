@@ -27,6 +27,13 @@ _Static_assert(sizeof(struct ruleset_attr) == 24, "landlock_ruleset_attr (ABI 6)
 #define SYS_landlock_restrict_self 446
 #endif
 
+int landlock_abi(void)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, CREATE_RULESET_VERSION);
+
+	return abi < 0 ? 0 : (int)abi;
+}
+
 int landlock_scope_box(struct error *err)
 {
 	struct ruleset_attr attr = {.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL};

@@ -11,6 +11,9 @@
 
 #include "common/error.h"
 
+/* The kernel's Landlock ABI version; 0 without Landlock (not built, or not enabled). */
+int landlock_abi(void);
+
 /*
  * Restrict the calling process and its future children. Returns the ABI
  * version applied, 0 when the kernel lacks Landlock or scoping (nothing

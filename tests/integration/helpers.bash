@@ -32,13 +32,22 @@ hutch_setup()
 
 hutch_teardown()
 {
-	local pid
+	local pid box
 
 	for pid in "${BG_PIDS[@]}"; do
 		kill -KILL -- "-$pid" "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
 	cd /
+	# A box stays up idle for a second after its run and writes in its
+	# folder as it ends (slowly enough under emulation to race rm -rf):
+	# hutch rm ends an idle box first.
+	if [ -n "${HUTCH_HOME:-}" ] && [ -d "$HUTCH_HOME/boxes" ]; then
+		for box in "$HUTCH_HOME"/boxes/*/; do
+			[ -d "$box" ] || continue
+			"$HUTCH" rm "$(basename "$box")" > /dev/null 2>&1 || true
+		done
+	fi
 	if [ -n "${TEST_ROOT:-}" ] && [ -d "$TEST_ROOT" ]; then
 		# overlayfs leaves its work dirs at mode 0.
 		chmod -R u+rwX "$TEST_ROOT" 2>/dev/null || true
