@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -66,14 +67,28 @@
 /* Below an upper dir in the store: the box's symlinks are data, not paths. */
 #define UPPER_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
+/*
+ * The directory opened last on one side, kept for the next change: changes
+ * come sorted by path, so thousands of files in one folder open it once.
+ * The fd stays the directory that was checked when opened (a later swap of
+ * its path for a symlink does not redirect it), as a fresh open would be.
+ */
+struct parent_cache {
+	size_t layer;
+	char *rel; /* NULL: empty */
+	int fd;
+};
+
 struct ctx {
 	const struct changes *ch;
 	const struct commit_opts *opts;
 	int *host_root; /* per layer: fd, or -1 before the first use */
 	int *upper_root;
+	struct parent_cache host_dir, upper_dir;
 	char **cleaned; /* host dirs whose leftovers are gone */
 	size_t ncleaned;
 	uid_t euid;
+	bool tmpfile_ok; /* O_TMPFILE files can be linked in (/proc is there) */
 };
 
 /* openat2(2); glibc 2.36 has no wrapper. EAGAIN: a concurrent rename raced "..". */
@@ -91,14 +106,27 @@ static int open_how(int dirfd, const char *path, int flags, uint64_t resolve)
 static void ctx_init(struct ctx *x, const struct changes *ch, const struct commit_opts *opts)
 {
 	*x = (struct ctx){.ch = ch, .opts = opts, .euid = geteuid()};
+	x->host_dir.fd = x->upper_dir.fd = -1;
+	x->tmpfile_ok = x->euid == 0 || access("/proc/self/fd", X_OK) == 0;
 	x->host_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	x->upper_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	for (size_t i = 0; i < ch->nlayers; i++)
 		x->host_root[i] = x->upper_root[i] = -1;
 }
 
+static void cache_drop(struct parent_cache *pc)
+{
+	if (pc->fd >= 0)
+		close(pc->fd);
+	free(pc->rel);
+	pc->fd = -1;
+	pc->rel = NULL;
+}
+
 static void ctx_release(struct ctx *x)
 {
+	cache_drop(&x->host_dir);
+	cache_drop(&x->upper_dir);
 	for (size_t i = 0; i < x->ch->nlayers; i++) {
 		if (x->host_root[i] >= 0)
 			close(x->host_root[i]);
@@ -163,21 +191,48 @@ static char *parent_path(const char *path)
 	return slash == path ? xstrdup("/") : xasprintf("%.*s", (int)(slash - path), path);
 }
 
-/* The host directory holding c, as an O_PATH fd; -1 with errno. */
-static int host_parent(struct ctx *x, const struct change *c, const char **name)
+/* The directory rel's parent below root, from the cache or opened with resolve. */
+static int cached_parent(struct parent_cache *pc, int root, size_t layer, const char *rel,
+			 const char **name, uint64_t resolve)
 {
-	_cleanup_free_ char *parent = split_rel(c->rel, name);
-	int root = host_root(x, c->layer);
+	char *parent = split_rel(rel, name);
 
-	return root < 0 ? -1 : open_how(root, parent, O_PATH | O_DIRECTORY, HOST_RESOLVE);
+	if (pc->rel && pc->layer == layer && !strcmp(pc->rel, parent)) {
+		free(parent);
+		return pc->fd;
+	}
+	cache_drop(pc);
+	if (root < 0) {
+		free(parent);
+		return -1;
+	}
+	pc->fd = open_how(root, parent, O_PATH | O_DIRECTORY, resolve);
+	if (pc->fd < 0) {
+		int e = errno;
+		free(parent);
+		errno = e;
+		return -1;
+	}
+	pc->layer = layer;
+	pc->rel = parent;
+	return pc->fd;
 }
 
+/*
+ * The host directory holding c, as an O_PATH fd owned by x (valid until
+ * the next host_parent call); -1 with errno.
+ */
+static int host_parent(struct ctx *x, const struct change *c, const char **name)
+{
+	return cached_parent(&x->host_dir, host_root(x, c->layer), c->layer, c->rel, name,
+			     HOST_RESOLVE);
+}
+
+/* The same in the box's upper dir, from a cache of its own. */
 static int upper_parent(struct ctx *x, const struct change *c, const char **name)
 {
-	_cleanup_free_ char *parent = split_rel(c->rel, name);
-	int root = upper_root(x, c->layer);
-
-	return root < 0 ? -1 : open_how(root, parent, O_PATH | O_DIRECTORY, UPPER_RESOLVE);
+	return cached_parent(&x->upper_dir, upper_root(x, c->layer), c->layer, c->rel, name,
+			     UPPER_RESOLVE);
 }
 
 static bool ts_after(const struct timespec *a, const struct timespec *b)
@@ -200,7 +255,7 @@ static bool creates_dir(const struct change *c)
 static int open_upper_file(struct ctx *x, const struct change *c)
 {
 	const char *name;
-	_cleanup_close_ int dfd = upper_parent(x, c, &name);
+	int dfd = upper_parent(x, c, &name);
 	int fd, e;
 
 	if (dfd < 0)
@@ -215,6 +270,15 @@ static int open_upper_file(struct ctx *x, const struct change *c)
 	chmod_at(dfd, name, c->upper_mode & 07777);
 	errno = e;
 	return fd;
+}
+
+/* Whether the box's copy of c can be read as it is: no open needed to know. */
+static bool upper_readable(struct ctx *x, const struct change *c)
+{
+	const char *name;
+	int dfd = upper_parent(x, c, &name);
+
+	return dfd >= 0 && faccessat(dfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static bool fds_equal(int a, int b)
@@ -269,7 +333,7 @@ static bool content_equal(struct ctx *x, const struct change *c, int hdfd, const
 		char a[4096], b[4096];
 		size_t na, nb;
 		const char *uname;
-		_cleanup_close_ int udfd = upper_parent(x, c, &uname);
+		int udfd = upper_parent(x, c, &uname);
 		return udfd >= 0 && read_link(udfd, uname, a, sizeof(a), &na) &&
 		       read_link(hdfd, name, b, sizeof(b), &nb) && na == nb && !memcmp(a, b, na);
 	}
@@ -347,7 +411,7 @@ static void temp_name(char buf[sizeof(TEMP_PREFIX) + TEMP_RANDOM])
 	buf[sizeof(TEMP_PREFIX) - 1 + TEMP_RANDOM] = '\0';
 }
 
-static bool is_temp_name(const char *name)
+bool commit_is_temp_name(const char *name)
 {
 	size_t n = sizeof(TEMP_PREFIX) - 1;
 
@@ -385,7 +449,7 @@ static void clean_leftovers(struct ctx *x, int dfd, const char *display)
 	}
 	while ((e = readdir(d))) {
 		struct stat est;
-		if (!is_temp_name(e->d_name) ||
+		if (!commit_is_temp_name(e->d_name) ||
 		    fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISREG(est.st_mode)) {
@@ -488,7 +552,7 @@ static void check_one(struct ctx *x, const struct change *c, bool parent_planned
 		      struct commit_problems *p)
 {
 	_cleanup_free_ char *parent = parent_path(c->path);
-	_cleanup_close_ int hdfd = -1;
+	int hdfd = -1;
 	const char *name;
 	struct stat hst, pst;
 	bool exists;
@@ -498,7 +562,7 @@ static void check_one(struct ctx *x, const struct change *c, bool parent_planned
 			    c->path);
 		return;
 	}
-	if (c->type != CHANGE_DELETED && c->kind == KIND_FILE) {
+	if (c->type != CHANGE_DELETED && c->kind == KIND_FILE && !upper_readable(x, c)) {
 		_cleanup_close_ int fd = open_upper_file(x, c);
 		if (fd < 0) {
 			add_problem(p, "cannot commit '%s': cannot read the box's copy: %s",
@@ -695,15 +759,101 @@ static void copy_xattrs(int in, int out)
 }
 
 /*
- * A new file, written whole under a temporary name in its target's directory
- * and renamed over the target: another process (or a kill) sees the old
- * file or the new one, never a part. fsync before the rename makes the
- * rename publish only data that is on disk.
+ * How a commit stays as fast as a copy and still leaves each file entirely
+ * old or entirely new, after a kill and after a crash (dpkg's order):
+ *  1. stage: the changes, in order, each new file written whole under a
+ *     temporary name in its target's directory (flock()ed and kept open
+ *     until it is renamed, so a concurrent commit's leftover cleanup passes
+ *     it by), symlinks and fifos made under such names, new directories
+ *     made at once (later files need them);
+ *  2. one syncfs(2) per filesystem puts every staged file's data and inode
+ *     on disk (an fsync per file cost more than the copy itself here);
+ *  3. in order, each staged entry is renamed over its target (conflicts are
+ *     checked again right before), deletions are made;
+ *  4. after the last batch, one more syncfs makes the renames durable, and
+ *     only then does the box forget what it committed: a file is never
+ *     gone from both the box and the host.
+ * A batch holds at most batch_max staged files (their fds are open).
  */
-static int write_file_at(struct ctx *x, const struct change *c, int dfd, const char *name,
-			 bool target_is_dir, struct error *err)
-{
+struct staged {
+	size_t i;     /* index into ch->v */
+	int fd;	      /* the temporary file, locked; -1 if none */
+	bool temp;    /* tmp names a staged entry to rename */
+	bool tmpfile; /* fd is an O_TMPFILE, without a name until it is linked */
 	char tmp[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
+};
+
+struct batch {
+	struct staged *v;
+	size_t n, nfiles, max;
+};
+
+static void batch_drop(struct batch *b, size_t from)
+{
+	for (size_t k = from; k < b->n; k++)
+		if (b->v[k].fd >= 0)
+			close(b->v[k].fd);
+	b->n = b->nfiles = 0;
+}
+
+/* The batch's size: as many files as the fd limit allows, up to 4096. */
+static size_t batch_size(void)
+{
+	struct rlimit rl;
+	rlim_t want = 4096 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 64;
+	if (rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return 4096;
+	return rl.rlim_cur > 128 ? (size_t)(rl.rlim_cur - 64) : 64;
+}
+
+/*
+ * Put what was written on the filesystems of the fds on disk: one syncfs
+ * per filesystem; where that fails, an fsync of each fd.
+ */
+static int sync_fds(const int *fds, size_t n)
+{
+	dev_t *done = xcalloc(n + 1, sizeof(dev_t));
+	size_t ndone = 0;
+	int r = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		struct stat st;
+		bool seen = false;
+
+		if (fds[k] < 0 || fstat(fds[k], &st) < 0)
+			continue;
+		for (size_t j = 0; j < ndone && !seen; j++)
+			seen = done[j] == st.st_dev;
+		if (seen)
+			continue;
+		if (syncfs(fds[k]) == 0) {
+			done[ndone++] = st.st_dev;
+			continue;
+		}
+		for (size_t j = k; j < n; j++) {
+			struct stat jst;
+			if (fds[j] >= 0 && fstat(fds[j], &jst) == 0 && jst.st_dev == st.st_dev &&
+			    fsync(fds[j]) < 0)
+				r = -1;
+		}
+		done[ndone++] = st.st_dev;
+	}
+	free(done);
+	return r;
+}
+
+/* A new file written whole under a temporary name in dfd; its fd stays open, locked. */
+static int stage_file(struct ctx *x, const struct change *c, int dfd, struct staged *s,
+		      struct error *err)
+{
 	_cleanup_close_ int in = open_upper_file(x, c);
 	_cleanup_close_ int out = -1;
 	const struct timespec times[2] = {c->upper_atime, c->upper_mtime};
@@ -713,16 +863,27 @@ static int write_file_at(struct ctx *x, const struct change *c, int dfd, const c
 		return error_set(err, errno, "cannot read the box's copy of '%s'", c->path);
 	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
 		return error_set(err, EINVAL, "the box's copy of '%s' changed", c->path);
-	do {
-		temp_name(tmp);
+	/*
+	 * Where the host had nothing, a file without a name, linked in once on
+	 * disk (publish_one): half the directory updates of a temporary name
+	 * and a rename, and nothing left behind by a kill.
+	 */
+	if (x->tmpfile_ok && c->type == CHANGE_ADDED) {
+		out = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		s->tmpfile = out >= 0;
+	}
+	while (out < 0) {
+		temp_name(s->tmp);
 		/* O_EXCL never follows a symlink: a name planted here fails with EEXIST. */
-		out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	} while (out < 0 && errno == EEXIST);
-	if (out < 0)
-		return error_set(err, errno, "cannot create a file next to '%s'", c->path);
+		out = openat(dfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0600);
+		if (out < 0 && errno != EEXIST)
+			return error_set(err, errno, "cannot create a file next to '%s'", c->path);
+	}
 	/* Held until the rename: the next commit's leftover cleanup passes it by. */
-	flock(out, LOCK_EX);
-	if (copy_fd(in, out) < 0)
+	if (!s->tmpfile)
+		flock(out, LOCK_EX);
+	if (st.st_size > 0 && copy_fd(in, out) < 0)
 		goto fail;
 	copy_xattrs(in, out);
 	/* chown first: it clears set-id bits that fchmod then sets. */
@@ -730,68 +891,165 @@ static int write_file_at(struct ctx *x, const struct change *c, int dfd, const c
 		goto fail;
 	if (fchmod(out, c->upper_mode & 07777) < 0 || futimens(out, times) < 0)
 		goto fail;
-	/* Data and metadata on disk before the rename publishes them. */
-	if (fsync(out) < 0 || place(dfd, tmp, name, target_is_dir) < 0)
-		goto fail;
+	s->fd = steal_fd(&out);
+	s->temp = !s->tmpfile;
 	return 0;
 fail:
 	error_set(err, errno, "cannot write '%s'", c->path);
-	unlinkat(dfd, tmp, 0);
+	if (!s->tmpfile)
+		unlinkat(dfd, s->tmp, 0);
+	s->tmpfile = false;
 	return -1;
 }
 
-/* A symlink (its target text copied, never resolved) or a fifo, made under a temporary name. */
-static int make_special_at(struct ctx *x, const struct change *c, int dfd, const char *name,
-			   bool target_is_dir, struct error *err)
+/*
+ * Give the O_TMPFILE fd the name name in dfd (never replacing an entry):
+ * through /proc/self/fd, as linkat's AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH.
+ */
+static int link_tmpfile(int fd, int dfd, const char *name)
 {
-	char tmp[sizeof(TEMP_PREFIX) + TEMP_RANDOM], target[4096];
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return linkat(fd, "", dfd, name, AT_EMPTY_PATH);
+}
+
+/* A symlink (its target text copied, never resolved) or a fifo, made under a temporary name. */
+static int stage_special(struct ctx *x, const struct change *c, int dfd, struct staged *s,
+			 struct error *err)
+{
+	char target[4096];
 	const struct timespec times[2] = {c->upper_atime, c->upper_mtime};
 	size_t len = 0;
 	int r;
 
 	if (c->kind == KIND_SYMLINK) {
 		const char *uname;
-		_cleanup_close_ int udfd = upper_parent(x, c, &uname);
+		int udfd = upper_parent(x, c, &uname);
 		if (udfd < 0 || !read_link(udfd, uname, target, sizeof(target), &len))
 			return error_set(err, errno, "cannot read the box's symlink '%s'", c->path);
 		target[len] = '\0';
 	}
 	do {
-		temp_name(tmp);
+		temp_name(s->tmp);
 		r = c->kind == KIND_SYMLINK
-			? symlinkat(target, dfd, tmp)
-			: mknodat(dfd, tmp, S_IFIFO | (c->upper_mode & 07777), 0);
+			? symlinkat(target, dfd, s->tmp)
+			: mknodat(dfd, s->tmp, S_IFIFO | (c->upper_mode & 07777), 0);
 	} while (r < 0 && errno == EEXIST);
 	if (r < 0)
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if ((x->euid == 0 &&
-	     fchownat(dfd, tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-	    (c->kind != KIND_SYMLINK && chmod_at(dfd, tmp, c->upper_mode & 07777) < 0) ||
-	    utimensat(dfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    place(dfd, tmp, name, target_is_dir) < 0) {
+	     fchownat(dfd, s->tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    (c->kind != KIND_SYMLINK && chmod_at(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
+	    utimensat(dfd, s->tmp, times, AT_SYMLINK_NOFOLLOW) < 0) {
 		error_set(err, errno, "cannot create '%s'", c->path);
-		unlinkat(dfd, tmp, 0);
+		unlinkat(dfd, s->tmp, 0);
 		return -1;
 	}
+	s->temp = true;
 	return 0;
 }
 
-/* The host side of one change. */
-static int apply_one(struct ctx *x, const struct change *c, struct error *err)
+/* Make the new directory c on the host (its final mode comes in finish_dirs). */
+static int make_dir(struct ctx *x, const struct change *c, int dfd, const char *name,
+		    bool exists, struct error *err)
+{
+	if (exists && unlinkat(dfd, name, 0) < 0)
+		return error_set(err, errno, "cannot replace '%s'", c->path);
+	/*
+	 * Writable by its owner until finish_dirs: the box's mode may forbid
+	 * adding the entries. Not umask's either: the box's mode is the mode.
+	 */
+	if (mkdirat(dfd, name, 0700) < 0 ||
+	    chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
+		return error_set(err, errno, "cannot create '%s'", c->path);
+	if (x->euid == 0 &&
+	    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return error_set(err, errno, "cannot change the owner of '%s'", c->path);
+	return 0;
+}
+
+/* Stage one change (step 1): dirs are made, files and specials written aside. */
+static int stage_one(struct ctx *x, const struct change *c, struct staged *s, struct error *err)
 {
 	_cleanup_free_ char *parent = parent_path(c->path);
-	_cleanup_close_ int dfd = -1;
 	const char *name;
-	struct stat hst, pst;
-	bool exists, is_dir;
+	struct stat hst;
+	int dfd;
+	bool exists;
 
 	dfd = host_parent(x, c, &name);
 	if (dfd < 0)
 		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
 				 parent, host_open_reason(errno));
+	clean_leftovers(x, dfd, parent);
+	if (c->type == CHANGE_DELETED)
+		return 0;
+	switch (c->kind) {
+	case KIND_DIR:
+		exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (!exists && errno != ENOENT)
+			return error_set(err, errno, "cannot stat '%s'", c->path);
+		if (exists && S_ISDIR(hst.st_mode))
+			return 0; /* its mode is set once its entries are in (finish_dirs) */
+		/* Checked again: the host may have changed since commit_check. */
+		if (exists && !x->opts->force && is_conflict(x, c, dfd, name, &hst)) {
+			conflict_msg(x, c, NULL, err);
+			return -1;
+		}
+		return make_dir(x, c, dfd, name, exists, err);
+	case KIND_FILE:
+		return stage_file(x, c, dfd, s, err);
+	default:
+		return stage_special(x, c, dfd, s, err);
+	}
+}
+
+/* Step 3 for one change: its staged entry renamed in place, or the deletion made. */
+static int publish_one(struct ctx *x, const struct change *c, struct staged *s,
+		       struct error *err)
+{
+	_cleanup_free_ char *parent = parent_path(c->path);
+	const char *name;
+	struct stat hst, pst;
+	bool exists, is_dir;
+	int dfd;
+
+	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile)
+		return 0; /* a directory, made when staged */
+	dfd = host_parent(x, c, &name);
+	if (dfd < 0)
+		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
+				 parent, host_open_reason(errno));
+	if (s->tmpfile) {
+		if (link_tmpfile(s->fd, dfd, name) == 0) {
+			s->tmpfile = false;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		/* The host made an entry meanwhile: a temporary name, then as below. */
+		do
+			temp_name(s->tmp);
+		while (link_tmpfile(s->fd, dfd, s->tmp) < 0 && errno == EEXIST);
+		if (faccessat(dfd, s->tmp, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		s->tmpfile = false;
+		s->temp = true;
+	}
+	/* Where the host has nothing (the common case), the rename must not replace. */
+	if (s->temp && renameat2(dfd, s->tmp, dfd, name, RENAME_NOREPLACE) == 0) {
+		s->temp = false;
+		return 0;
+	}
+	if (s->temp && errno != EEXIST)
+		return error_set(err, errno, "cannot write '%s'", c->path);
 	if (fstat(dfd, &pst) < 0)
 		return error_set(err, errno, "cannot stat '%s'", parent);
-	clean_leftovers(x, dfd, parent);
 	exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!exists && errno != ENOENT)
 		return error_set(err, errno, "cannot stat '%s'", c->path);
@@ -801,53 +1059,99 @@ static int apply_one(struct ctx *x, const struct change *c, struct error *err)
 		conflict_msg(x, c, NULL, err);
 		return -1;
 	}
-
-	if (c->type == CHANGE_DELETED) {
-		if (!exists)
-			return 0;
-		if (is_dir) {
-			char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
-			temp_name(aside);
-			/* Aside first, so that a kill leaves no half-removed tree in place. */
-			if (renameat(dfd, name, dfd, aside) < 0)
-				return error_set(err, errno, "cannot remove '%s'", c->path);
-			sync_dir(dfd);
-			if (remove_tree_at(dfd, aside, pst.st_dev) < 0)
-				return error_set(err, errno, "cannot remove '%s'", c->path);
-		} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
-			return error_set(err, errno, "cannot remove '%s'", c->path);
-		}
-		sync_dir(dfd);
+	if (c->type != CHANGE_DELETED) {
+		if (place(dfd, s->tmp, name, is_dir) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		s->temp = false;
 		return 0;
 	}
-	switch (c->kind) {
-	case KIND_DIR:
-		if (is_dir)
-			return 0; /* its mode is set once its entries are in (finish_dirs) */
-		if (exists && unlinkat(dfd, name, 0) < 0)
-			return error_set(err, errno, "cannot replace '%s'", c->path);
-		/*
-		 * Writable by its owner until finish_dirs: the box's mode may forbid
-		 * adding the entries. Not umask's either: the box's mode is the mode.
-		 */
-		if (mkdirat(dfd, name, 0700) < 0 ||
-		    chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
-			return error_set(err, errno, "cannot create '%s'", c->path);
-		if (x->euid == 0 &&
-		    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
-			return error_set(err, errno, "cannot change the owner of '%s'", c->path);
-		break;
-	case KIND_FILE:
-		if (write_file_at(x, c, dfd, name, is_dir, err) < 0)
-			return -1;
-		break;
-	default:
-		if (make_special_at(x, c, dfd, name, is_dir, err) < 0)
-			return -1;
-		break;
+	if (!exists)
+		return 0;
+	if (is_dir) {
+		char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
+		temp_name(aside);
+		/* Aside first, so that a kill leaves no half-removed tree in place. */
+		if (renameat(dfd, name, dfd, aside) < 0)
+			return error_set(err, errno, "cannot remove '%s'", c->path);
+		sync_dir(dfd);
+		if (remove_tree_at(dfd, aside, pst.st_dev) < 0)
+			return error_set(err, errno, "cannot remove '%s'", c->path);
+	} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+		return error_set(err, errno, "cannot remove '%s'", c->path);
 	}
-	sync_dir(dfd);
 	return 0;
+}
+
+/*
+ * Steps 2 and 3 for the batch: sync the staged files, then publish each
+ * in order. On a failure, the rest of the batch is unstaged.
+ */
+static int flush_batch(struct ctx *x, struct batch *b, bool *committed,
+		       void (*done)(const struct change *c, void *arg), void *arg,
+		       struct error *err)
+{
+	int *fds = xcalloc(b->n + 1, sizeof(int));
+	size_t k;
+	int r = 0;
+
+	for (k = 0; k < b->n; k++)
+		fds[k] = b->v[k].fd;
+	if (b->nfiles > 0 && sync_fds(fds, b->n) < 0) {
+		error_set(err, errno, "cannot write '%s'", x->ch->v[b->v[0].i].path);
+		r = -1;
+	}
+	free(fds);
+	for (k = 0; r == 0 && k < b->n; k++) {
+		const struct change *c = &x->ch->v[b->v[k].i];
+		r = publish_one(x, c, &b->v[k], err);
+		if (r < 0)
+			break;
+		committed[b->v[k].i] = true;
+		if (done)
+			done(c, arg);
+	}
+	for (; k < b->n; k++) {
+		const char *name;
+		int dfd;
+		if (!b->v[k].temp)
+			continue;
+		dfd = host_parent(x, &x->ch->v[b->v[k].i], &name);
+		if (dfd >= 0)
+			unlinkat(dfd, b->v[k].tmp, 0);
+	}
+	batch_drop(b, 0);
+	if (done)
+		done(NULL, arg);
+	return r;
+}
+
+/* Step 4: the renames and removals on disk, before the box forgets its copies. */
+static void sync_layers(struct ctx *x, const bool *committed)
+{
+	bool *used = xcalloc(x->ch->nlayers + 1, sizeof(bool));
+	int *fds = xcalloc(x->ch->nlayers + 1, sizeof(int));
+	size_t n = 0;
+	bool failed = false;
+
+	for (size_t i = 0; i < x->ch->n; i++)
+		if (committed[i])
+			used[x->ch->v[i].layer] = true;
+	for (size_t l = 0; l < x->ch->nlayers; l++) {
+		int root = used[l] ? host_root(x, l) : -1;
+		if (root < 0)
+			continue;
+		fds[n] = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n] < 0)
+			failed = true;
+		else
+			n++;
+	}
+	if (sync_fds(fds, n) < 0 || failed)
+		sync(); /* a layer dir we may not read: the whole system then */
+	for (size_t k = 0; k < n; k++)
+		close(fds[k]);
+	free(fds);
+	free(used);
 }
 
 /* Give committed directories the box's mode, deepest first. */
@@ -855,7 +1159,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 {
 	for (size_t i = x->ch->n; i-- > 0;) {
 		const struct change *c = &x->ch->v[i];
-		_cleanup_close_ int dfd = -1;
+		int dfd = -1;
 		const char *name;
 
 		if (!committed[i] || c->kind != KIND_DIR || c->type == CHANGE_DELETED)
@@ -876,7 +1180,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 static bool still_same(struct ctx *x, const struct change *c)
 {
 	const char *name;
-	_cleanup_close_ int dfd = host_parent(x, c, &name);
+	int dfd = host_parent(x, c, &name);
 	struct stat hst;
 
 	if (dfd < 0)
@@ -1007,7 +1311,7 @@ static void forget_committed(struct ctx *x, const bool *committed)
 	for (size_t i = 0; i < ndirs; i++) { /* 1 */
 		struct change probe = {.rel = dirs[i].rel, .layer = dirs[i].layer};
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 		_cleanup_close_ int fd = -1;
 		char v[4];
 
@@ -1023,7 +1327,7 @@ static void forget_committed(struct ctx *x, const bool *committed)
 		bool stale = i >= ch->n;
 		const struct change *c = stale ? &ch->stale[i - ch->n] : &ch->v[i];
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 
 		if (stale ? !in_selection(x->opts, c->path) || !still_same(x, c) : !committed[i])
 			continue;
@@ -1043,9 +1347,10 @@ static void forget_committed(struct ctx *x, const bool *committed)
 		    xasprintf("%s/%s", ch->layers[dirs[i].layer].path, dirs[i].rel);
 		ssize_t j = changes_find(ch, path);
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 
-		if ((j >= 0 && !committed[j]) ||
+		if ((i + 1 < ndirs && !upper_dir_cmp(&dirs[i + 1], &dirs[i])) ||
+		    (j >= 0 && !committed[j]) ||
 		    under_kept(kept, nkept, dirs[i].layer, dirs[i].rel))
 			continue;
 		if ((pfd = upper_parent(x, &probe, &name)) >= 0)
@@ -1063,23 +1368,39 @@ int commit_apply(const struct changes *ch, const bool *selected, const struct co
 		 void (*done)(const struct change *c, void *arg), void *arg, struct error *err)
 {
 	_cleanup_free_ bool *committed = xcalloc(ch->n, sizeof(bool));
+	struct batch b = {.max = batch_size()};
 	struct ctx x;
 	int r = 0;
 
+	b.v = xcalloc(4 * b.max + 1, sizeof(*b.v));
 	ctx_init(&x, ch, opts);
 	for (size_t i = 0; i < ch->n && r == 0; i++) {
+		struct staged *s = &b.v[b.n];
+
 		if (!selected[i])
 			continue;
-		r = apply_one(&x, &ch->v[i], err);
-		if (r == 0) {
-			committed[i] = true;
-			if (done)
-				done(&ch->v[i], arg);
-		}
+		*s = (struct staged){.i = i, .fd = -1};
+		r = stage_one(&x, &ch->v[i], s, err);
+		if (r < 0)
+			break;
+		b.n++;
+		if (s->fd >= 0)
+			b.nfiles++;
+		/* Entries without an fd count too: the batch is bounded in memory as well. */
+		if (b.nfiles >= b.max || b.n >= 4 * b.max)
+			r = flush_batch(&x, &b, committed, done, arg, err);
 	}
+	/* What was staged before a failure is committed all the same, in order. */
+	if (b.n > 0) {
+		struct error e2;
+		if (flush_batch(&x, &b, committed, done, arg, r < 0 ? &e2 : err) < 0)
+			r = -1;
+	}
+	free(b.v);
 	/* Even after a failure: what reached the host has its final mode. */
 	if (finish_dirs(&x, committed, r < 0 ? &(struct error){0} : err) < 0)
 		r = -1;
+	sync_layers(&x, committed);
 	forget_committed(&x, committed);
 	ctx_release(&x);
 	return r;

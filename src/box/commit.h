@@ -48,6 +48,14 @@ struct commit_problems {
 };
 
 /*
+ * Whether name is one commit gives its temporary entries on the host:
+ * ".hutch-commit-" and exactly 12 characters of [a-z0-9], nothing else
+ * (".hutch-commit-notes" is a user's file). diff does not show such host
+ * entries, and commit removes them as leftovers of a killed commit.
+ */
+bool commit_is_temp_name(const char *name);
+
+/*
  * Check the selected changes before anything is changed: adds to selected[]
  * the new directories the selected changes need as parents, then reports in
  * problems every change that cannot be committed: a conflict (unless
@@ -61,9 +69,10 @@ void commit_problems_release(struct commit_problems *problems);
 
 /*
  * Apply the selected changes in order, calling done(change, arg) after
- * each; then remove what was committed from the box. Stops at the first
- * change that fails (a conflict that appeared since commit_check included);
- * what was committed before it stays committed.
+ * each, and done(NULL, arg) after each batch of them; then, once the host
+ * side is on disk, remove what was committed from the box. Stops at the
+ * first change that fails (a conflict that appeared since commit_check
+ * included); what was committed before it stays committed.
  */
 int commit_apply(const struct changes *ch, const bool *selected, const struct commit_opts *opts,
 		 void (*done)(const struct change *c, void *arg), void *arg, struct error *err);

@@ -26,10 +26,13 @@ static void commit_help(void)
 	       "  -h, --help     show this help\n");
 }
 
+/* Each change as it reaches the host; flushed once per batch on disk (c NULL). */
 static void print_done(const struct change *c, void *arg)
 {
-	boxcmd_print_change(stdout, c);
-	fflush(stdout);
+	if (c)
+		boxcmd_print_change(stdout, c);
+	else
+		fflush(stdout);
 }
 
 static int commit_box(const char *name, const char *box_dir, char **paths, size_t npaths,

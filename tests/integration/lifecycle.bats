@@ -308,6 +308,8 @@ A file 6 $WORK/other.txt"
 
 @test "a second command on a box waits for the commit in progress: the commit completes, then the reset" {
 	require_userns
+	# On the host already: commit writes the new one under a temporary name.
+	echo old > big.bin
 	in_box A sh -c 'head -c 100M /dev/urandom > big.bin'
 	new=$(hash_of "$(store_path A "$WORK/big.bin")")
 
