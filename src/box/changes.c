@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 
 #include "box/changes.h"
+#include "box/commit.h"
 #include "box/store.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -48,12 +49,6 @@ static enum change_kind kind_of(mode_t mode)
 static bool is_whiteout(const struct statx *stx)
 {
 	return S_ISCHR(stx->stx_mode) && stx->stx_rdev_major == 0 && stx->stx_rdev_minor == 0;
-}
-
-/* Names commit gives its temporary files on the host (box/commit.h). */
-static bool is_commit_temp(const char *name)
-{
-	return str_has_prefix(name, ".hutch-commit-");
 }
 
 static int strcmp_ptr(const void *a, const void *b)
@@ -216,7 +211,7 @@ static int hidden_host_entries(struct walker *w, int host_fd, const char *rel, c
 		struct change *c;
 		_cleanup_free_ char *crel = NULL;
 
-		if (is_commit_temp(names[i]) ||
+		if (commit_is_temp_name(names[i]) ||
 		    bsearch(&names[i], upper_names, n_upper, sizeof(char *), strcmp_ptr))
 			continue;
 		if (fstatat(host_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
