@@ -557,9 +557,36 @@ static void check_one(struct ctx *x, const struct change *c, bool parent_planned
 	struct stat hst, pst;
 	bool exists;
 
+	/*
+	 * Fifos are committed (mkfifo is anyone's); a socket is only a name for
+	 * a server that is gone; a device node no box can make (mknod needs
+	 * CAP_MKNOD on the host), so one in the store was put there from outside.
+	 */
 	if (c->type != CHANGE_DELETED && c->kind == KIND_OTHER && !S_ISFIFO(c->upper_mode)) {
-		add_problem(p, "cannot commit '%s': hutch commits no sockets or device files",
-			    c->path);
+		add_problem(p, "cannot commit '%s': it is a %s, and hutch commits none (name the "
+			    "other PATHs to commit them, or reset the box)",
+			    c->path, S_ISSOCK(c->upper_mode) ? "socket" : "device node");
+		return;
+	}
+	if (c->type != CHANGE_DELETED && c->flags && !x->opts->allow_setuid) {
+		char what[64];
+		snprintf(what, sizeof(what), "%s%s%s%s%s",
+			 c->flags & CHANGE_SETUID ? "setuid" : "",
+			 (c->flags & CHANGE_SETUID) && (c->flags & CHANGE_SETGID) ? " and " : "",
+			 c->flags & CHANGE_SETGID ? "setgid" : "",
+			 (c->flags & (CHANGE_SETUID | CHANGE_SETGID)) && (c->flags & CHANGE_CAPS)
+			     ? ", with "
+			     : "",
+			 c->flags & CHANGE_CAPS ? "file capabilities" : "");
+		add_problem(p,
+			    "cannot commit '%s': the box made it %s%s (commit it with "
+			    "--allow-setuid if you trust it)",
+			    c->path, c->flags & (CHANGE_SETUID | CHANGE_SETGID) ? "" : "carry ", what);
+		return;
+	}
+	if (c->type != CHANGE_DELETED && (c->flags & CHANGE_CAPS) && x->euid != 0) {
+		add_problem(p, "cannot commit '%s': it carries file capabilities, which only root "
+			    "can give on the host", c->path);
 		return;
 	}
 	if (c->type != CHANGE_DELETED && c->kind == KIND_FILE && !upper_readable(x, c)) {
@@ -730,10 +757,11 @@ static int copy_fd(int in, int out)
 /*
  * The box's extended attributes of a file that the host keeps for a user:
  * user.* (but overlayfs's own user.overlay.*) and the POSIX ACL. Not
- * security.* (labels and file capabilities are the host's to give) nor
- * trusted.*. Best effort: a filesystem without xattrs takes the file anyway.
+ * security.* (labels and file capabilities are the host's to give: caps
+ * only with --allow-setuid, in stage_file) nor trusted.*. Best effort: a
+ * filesystem without xattrs takes the file anyway.
  */
-static void copy_xattrs(int in, int out)
+static void copy_xattrs(int in, int out, bool caps)
 {
 	_cleanup_free_ char *names = NULL;
 	_cleanup_free_ char *value = NULL;
@@ -750,7 +778,8 @@ static void copy_xattrs(int in, int out)
 	for (char *n = names; n < names + len; n += strlen(n) + 1) {
 		ssize_t vlen;
 		if (!(str_has_prefix(n, "user.") && !str_has_prefix(n, "user.overlay.")) &&
-		    strcmp(n, "system.posix_acl_access"))
+		    strcmp(n, "system.posix_acl_access") &&
+		    !(caps && !strcmp(n, "security.capability")))
 			continue;
 		vlen = fgetxattr(in, n, value, 65536);
 		if (vlen >= 0)
@@ -885,12 +914,19 @@ static int stage_file(struct ctx *x, const struct change *c, int dfd, struct sta
 		flock(out, LOCK_EX);
 	if (st.st_size > 0 && copy_fd(in, out) < 0)
 		goto fail;
-	copy_xattrs(in, out);
+	copy_xattrs(in, out, false);
 	/* chown first: it clears set-id bits that fchmod then sets. */
 	if (x->euid == 0 && fchown(out, c->upper_uid, c->upper_gid) < 0)
 		goto fail;
 	if (fchmod(out, c->upper_mode & 07777) < 0 || futimens(out, times) < 0)
 		goto fail;
+	/* Asked for (--allow-setuid, checked): last, as chown and writes clear them. */
+	if ((c->flags & CHANGE_CAPS) && x->opts->allow_setuid) {
+		char v[64];
+		ssize_t n = fgetxattr(in, "security.capability", v, sizeof(v));
+		if (n < 0 || fsetxattr(out, "security.capability", v, (size_t)n, 0) < 0)
+			goto fail;
+	}
 	s->fd = steal_fd(&out);
 	s->temp = !s->tmpfile;
 	return 0;

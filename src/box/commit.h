@@ -38,6 +38,7 @@
 struct commit_opts {
 	const char *box;    /* the box's name, for messages */
 	bool force;	    /* overwrite host entries changed after the box copied them */
+	bool allow_setuid;  /* commit files flagged setuid, setgid or caps (changes.h) */
 	char *const *paths; /* the PATH arguments (normalized); none: everything */
 	size_t npaths;
 };
@@ -59,8 +60,10 @@ bool commit_is_temp_name(const char *name);
  * Check the selected changes before anything is changed: adds to selected[]
  * the new directories the selected changes need as parents, then reports in
  * problems every change that cannot be committed: a conflict (unless
- * opts->force), a host directory the caller cannot write, a parent reached
- * through a symlink, an entry hutch cannot recreate. Returns -1 only when
+ * opts->force), a file flagged setuid, setgid or caps (unless
+ * opts->allow_setuid; caps need root even then), a host directory the
+ * caller cannot write, a parent reached through a symlink, an entry hutch
+ * cannot recreate (a device node or socket). Returns -1 only when
  * the check itself fails.
  */
 int commit_check(const struct changes *ch, bool *selected, const struct commit_opts *opts,
