@@ -77,6 +77,7 @@ struct parent_cache {
 	size_t layer;
 	char *rel; /* NULL: empty */
 	int fd;
+	int move_ok; /* may_move_*() of this dir: -1 not asked yet, else 0 or 1 */
 };
 
 struct ctx {
@@ -89,6 +90,7 @@ struct ctx {
 	size_t ncleaned;
 	uid_t euid;
 	bool tmpfile_ok; /* O_TMPFILE files can be linked in (/proc is there) */
+	signed char *same_fs; /* per layer: upper and host dir on one filesystem; -1 unknown */
 };
 
 /* openat2(2); glibc 2.36 has no wrapper. EAGAIN: a concurrent rename raced "..". */
@@ -108,6 +110,8 @@ static void ctx_init(struct ctx *x, const struct changes *ch, const struct commi
 	*x = (struct ctx){.ch = ch, .opts = opts, .euid = geteuid()};
 	x->host_dir.fd = x->upper_dir.fd = -1;
 	x->tmpfile_ok = x->euid == 0 || access("/proc/self/fd", X_OK) == 0;
+	x->same_fs = xmalloc(ch->nlayers + 1);
+	memset(x->same_fs, -1, ch->nlayers + 1);
 	x->host_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	x->upper_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	for (size_t i = 0; i < ch->nlayers; i++)
@@ -121,6 +125,7 @@ static void cache_drop(struct parent_cache *pc)
 	free(pc->rel);
 	pc->fd = -1;
 	pc->rel = NULL;
+	pc->move_ok = -1;
 }
 
 static void ctx_release(struct ctx *x)
@@ -138,6 +143,7 @@ static void ctx_release(struct ctx *x)
 	free(x->cleaned);
 	free(x->host_root);
 	free(x->upper_root);
+	free(x->same_fs);
 }
 
 #ifndef SYS_fchmodat2
@@ -215,6 +221,7 @@ static int cached_parent(struct parent_cache *pc, int root, size_t layer, const 
 	}
 	pc->layer = layer;
 	pc->rel = parent;
+	pc->move_ok = -1;
 	return pc->fd;
 }
 
@@ -703,13 +710,13 @@ int commit_check(const struct changes *ch, bool *selected, const struct commit_o
 }
 
 /* Put the new entry tmp in place of name; a directory there goes first. */
-static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
+static int place_from(int from, const char *tmp, int dfd, const char *name, bool target_is_dir)
 {
 	char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
 	struct stat st;
 
 	if (!target_is_dir)
-		return renameat(dfd, tmp, dfd, name);
+		return renameat(from, tmp, dfd, name);
 	/*
 	 * rename(2) cannot replace a directory with a file: move the tree aside
 	 * under a temporary name (atomic), put the new entry in, then remove the
@@ -718,9 +725,14 @@ static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
 	 */
 	temp_name(aside);
 	if (fstat(dfd, &st) < 0 || renameat(dfd, name, dfd, aside) < 0 ||
-	    renameat(dfd, tmp, dfd, name) < 0)
+	    renameat(from, tmp, dfd, name) < 0)
 		return -1;
 	return remove_tree_at(dfd, aside, st.st_dev);
+}
+
+static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
+{
+	return place_from(dfd, tmp, dfd, name, target_is_dir);
 }
 
 /* Copy from in to out, in the kernel where it can. */
@@ -809,6 +821,7 @@ struct staged {
 	int fd;	      /* the temporary file, locked; -1 if none */
 	bool temp;    /* tmp names a staged entry to rename */
 	bool tmpfile; /* fd is an O_TMPFILE, without a name until it is linked */
+	bool move;    /* the box's own file is renamed to the host (may_move) */
 	char tmp[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
 };
 
@@ -1009,6 +1022,86 @@ static int make_dir(struct ctx *x, const struct change *c, int dfd, const char *
 	return 0;
 }
 
+/* Whether xattr name of a file is one a copy keeps (copy_xattrs, stage_file). */
+static bool xattr_kept(struct ctx *x, const char *n)
+{
+	return (str_has_prefix(n, "user.") && !str_has_prefix(n, "user.overlay.")) ||
+	       !strcmp(n, "system.posix_acl_access") ||
+	       (x->opts->allow_setuid && x->euid == 0 && !strcmp(n, "security.capability"));
+}
+
+/*
+ * Whether the box's file c may become the host's file by a rename instead
+ * of a copy: then commit writes no data at all. Only where the result is
+ * exactly what a copy would give:
+ *  - upper and host dir on one filesystem (else EXDEV);
+ *  - the box's file is a regular file of one link (a box's hard link
+ *    would share it with the host), the caller's own (or the caller is
+ *    root), with no xattr that a copy drops (user.overlay.* of a copy-up,
+ *    an LSM label the host would give anew ...);
+ *  - its box dir may be written (the box may have made it read-only),
+ *    and no dir above it in the box is opaque (moved out, the file would
+ *    vanish from the box's view until the dir is cleared);
+ *  - the host dir gives new files nothing of its own: no setgid of
+ *    another group, no default ACL.
+ */
+static bool may_move(struct ctx *x, const struct change *c, int hdfd, int udfd, const char *name)
+{
+	char proc[PATH_MAX], list[256];
+	struct stat st, hst, ust;
+	ssize_t n;
+
+	if (x->same_fs[c->layer] < 0) {
+		int h = host_root(x, c->layer), u = upper_root(x, c->layer);
+		x->same_fs[c->layer] = h >= 0 && u >= 0 && fstat(h, &hst) == 0 &&
+				       fstat(u, &ust) == 0 && hst.st_dev == ust.st_dev;
+	}
+	if (!x->same_fs[c->layer])
+		return false;
+	if (x->upper_dir.move_ok < 0) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", x->ch->layers[c->layer].upper,
+						   x->upper_dir.rel);
+		char *slash;
+		bool ok = faccessat(udfd, ".", W_OK | X_OK, AT_EACCESS) == 0;
+		/* This dir and each above it, to the layer's root (which is no opaque dir). */
+		while (ok && strcmp(x->upper_dir.rel, ".")) {
+			char v[4];
+			ok = getxattr(p, "user.overlay.opaque", v, sizeof(v)) < 0;
+			slash = strrchr(p, '/');
+			if (!slash || (size_t)(slash - p) <= strlen(x->ch->layers[c->layer].upper))
+				break;
+			*slash = '\0';
+		}
+		x->upper_dir.move_ok = ok;
+	}
+	if (!x->upper_dir.move_ok)
+		return false;
+	if (x->host_dir.move_ok < 0) {
+		bool ok = fstat(hdfd, &hst) == 0;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", hdfd);
+		if (ok && (hst.st_mode & S_ISGID) && hst.st_gid != getegid())
+			ok = false;
+		if (ok && (getxattr(proc, "system.posix_acl_default", NULL, 0) >= 0 ||
+			   (errno != ENODATA && errno != EOPNOTSUPP)))
+			ok = false;
+		x->host_dir.move_ok = ok;
+	}
+	if (!x->host_dir.move_ok)
+		return false;
+	if (fstatat(udfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || (x->euid != 0 && st.st_uid != x->euid))
+		return false;
+	if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", udfd, name) >= (int)sizeof(proc))
+		return false;
+	n = llistxattr(proc, list, sizeof(list));
+	if (n < 0)
+		return errno == EOPNOTSUPP;
+	for (char *a = list; a < list + n; a += strlen(a) + 1)
+		if (!xattr_kept(x, a))
+			return false;
+	return true;
+}
+
 /* Stage one change (step 1): dirs are made, files and specials written aside. */
 static int stage_one(struct ctx *x, const struct change *c, struct staged *s, struct error *err)
 {
@@ -1038,8 +1131,16 @@ static int stage_one(struct ctx *x, const struct change *c, struct staged *s, st
 			return -1;
 		}
 		return make_dir(x, c, dfd, name, exists, err);
-	case KIND_FILE:
+	case KIND_FILE: {
+		const char *uname;
+		int udfd = x->tmpfile_ok ? upper_parent(x, c, &uname) : -1;
+		/* The caches hold one dir each: dfd stays valid (host), udfd too (upper). */
+		if (udfd >= 0 && may_move(x, c, dfd, udfd, uname)) {
+			s->move = true;
+			return 0;
+		}
 		return stage_file(x, c, dfd, s, err);
+	}
 	default:
 		return stage_special(x, c, dfd, s, err);
 	}
@@ -1055,12 +1156,32 @@ static int publish_one(struct ctx *x, const struct change *c, struct staged *s,
 	bool exists, is_dir;
 	int dfd;
 
-	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile)
+	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile && !s->move)
 		return 0; /* a directory, made when staged */
 	dfd = host_parent(x, c, &name);
 	if (dfd < 0)
 		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
 				 parent, host_open_reason(errno));
+	if (s->move) {
+		const char *uname;
+		int udfd = upper_parent(x, c, &uname);
+		if (udfd < 0)
+			return error_set(err, errno, "cannot read the box's copy of '%s'", c->path);
+		if (renameat2(udfd, uname, dfd, name, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (exists && !x->opts->force && is_conflict(x, c, dfd, name, &hst)) {
+			conflict_msg(x, c, NULL, err);
+			return -1;
+		}
+		/* is_conflict may have used the upper cache: the same dir, but look again. */
+		udfd = upper_parent(x, c, &uname);
+		if (udfd < 0 || place_from(udfd, uname, dfd, name, exists && S_ISDIR(hst.st_mode)) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		return 0;
+	}
 	if (s->tmpfile) {
 		if (link_tmpfile(s->fd, dfd, name) == 0) {
 			s->tmpfile = false;
@@ -1130,13 +1251,29 @@ static int flush_batch(struct ctx *x, struct batch *b, bool *committed,
 	size_t k;
 	int r = 0;
 
-	for (k = 0; k < b->n; k++)
+	bool moves = false;
+
+	for (k = 0; k < b->n; k++) {
 		fds[k] = b->v[k].fd;
+		moves = moves || b->v[k].move;
+	}
 	if (b->nfiles > 0 && sync_fds(fds, b->n) < 0) {
 		error_set(err, errno, "cannot write '%s'", x->ch->v[b->v[0].i].path);
 		r = -1;
 	}
 	free(fds);
+	/* The box's files to be moved: their data on disk before their new name. */
+	if (r == 0 && moves) {
+		for (size_t l = 0; l < x->ch->nlayers; l++) {
+			int fd = x->same_fs[l] == 1
+				     ? open(x->ch->layers[l].upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+				     : -1;
+			if (fd >= 0 && syncfs(fd) < 0)
+				sync();
+			if (fd >= 0)
+				close(fd);
+		}
+	}
 	for (k = 0; r == 0 && k < b->n; k++) {
 		const struct change *c = &x->ch->v[b->v[k].i];
 		r = publish_one(x, c, &b->v[k], err);
