@@ -9,8 +9,11 @@
  * redirect a write.
  *
  * Each file, symlink or fifo is written under a temporary name in its
- * target's directory (".hutch-commit-" and 12 random characters), made
- * durable, and renamed over the target, so a kill at any moment leaves
+ * target's directory (".hutch-commit-" and 12 random characters; a file
+ * where the host has none as an O_TMPFILE, linked in), or is the box's own
+ * file renamed from its upper dir where that gives what a copy would (see
+ * may_move in commit.c); in batches, made durable with one syncfs before
+ * any is renamed over its target, so a kill or a crash at any moment leaves
  * every target entirely old or entirely new. A deleted directory is renamed
  * to such a name before its tree is removed. Leftovers of a killed commit
  * are removed by the next commit that writes in that directory (a temporary
