@@ -103,8 +103,62 @@ notify()
 	cat "$out"
 }
 
+# hutch commit of a large tree against cp -a of the same upper tree, into
+# the same filesystem, alternating, RUNS_COMMIT times (default 7); also
+# hutch diff of it. Each run writes into a folder of its own, removed only
+# at the end (ext4 without a journal scans recently deleted inodes at each
+# create for 60 s: removing the last run's files first would time that).
+commit()
+{
+	local root=${COMMIT_DIR:-$DIR/commit} runs=${RUNS_COMMIT:-7} i t0 t1 t2 up out=$RESULTS/commit.txt
+	local mk='mkdir -p tree/small tree/big && cd tree/small && seq 20000 | xargs touch && cd ../big && for i in $(seq 200); do head -c 102400 /dev/urandom > f$i; done'
+
+	mkdir -p "$root"
+	export HUTCH_HOME="$root/store"
+	: > "$out"
+	for i in $(seq "$runs"); do
+		mkdir "$root/run$i" "$root/cp$i"
+		(cd "$root/run$i" && "$HUTCH" run --box commit -- bash -c "$mk")
+		up=$({ find "$HUTCH_HOME/boxes/commit/fs" -path "*/upper/*/run$i/tree" -prune -print 2> /dev/null || true; } | head -1)
+		sync
+		t0=$(date +%s%N)
+		"$HUTCH" diff commit > /dev/null
+		t1=$(date +%s%N)
+		printf 'diff %d\n' $(((t1 - t0) / 1000)) >> "$out"
+		t0=$(date +%s%N)
+		cp -a "$up" "$root/cp$i/tree"
+		t1=$(date +%s%N)
+		# commit makes its files durable; cp -a does not: both columns.
+		sync -f "$root/cp$i"
+		t2=$(date +%s%N)
+		printf 'cp %d\ncp+syncfs %d\n' $(((t1 - t0) / 1000)) $(((t2 - t0) / 1000)) >> "$out"
+		t0=$(date +%s%N)
+		"$HUTCH" commit commit > /dev/null
+		t1=$(date +%s%N)
+		printf 'commit %d\n' $(((t1 - t0) / 1000)) >> "$out"
+		[ "$(find "$root/run$i/tree" -type f | wc -l)" = 20200 ]
+		if [ -n "${HUTCH_OLD:-}" ]; then
+			mkdir "$root/old$i"
+			(cd "$root/old$i" && "$HUTCH" run --box commit -- bash -c "$mk")
+			sync
+			t0=$(date +%s%N)
+			"$HUTCH_OLD" commit commit > /dev/null
+			t1=$(date +%s%N)
+			printf 'old-commit %d\n' $(((t1 - t0) / 1000)) >> "$out"
+		fi
+	done
+	echo "commit: 20,000 empty files and 200 of 100 KiB; us, median (range) of $runs runs"
+	awk '{ v[$1] = v[$1] " " $2 } END { for (k in v) print k v[k] }' "$out" | while read -r what vals; do
+		printf '%s\n' $vals | sort -n | awk -v w="$what" '{ a[NR] = $1 } END {
+			printf "%-11s %9.0f (%.0f-%.0f)\n", w, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR] }'
+	done | tee "$RESULTS/commit.md"
+	chmod -R u+rwX "$root" 2>/dev/null || true
+	rm -rf "${root:?}/run"* "${root:?}/cp"* "${root:?}/old"* "$HUTCH_HOME"
+}
+
 case $WHAT in
 startup) startup ;;
+commit) commit ;;
 files) files ;;
 build) build ;;
 notify) notify ;;
@@ -113,9 +167,10 @@ all)
 	files
 	build
 	notify
+	commit
 	;;
 *)
-	echo "bench: unknown group '$WHAT' (startup, files, build, notify, all)" >&2
+	echo "bench: unknown group '$WHAT' (startup, files, build, notify, commit, all)" >&2
 	exit 2
 	;;
 esac

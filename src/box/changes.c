@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 
 #include "box/changes.h"
+#include "box/commit.h"
 #include "box/store.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -34,6 +35,56 @@ const char *change_kind_name(enum change_kind kind)
 	return names[kind];
 }
 
+const char *change_flag_name(enum change_flags flag)
+{
+	switch (flag) {
+	case CHANGE_SETUID:
+		return "setuid";
+	case CHANGE_SETGID:
+		return "setgid";
+	default:
+		return "caps";
+	}
+}
+
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+
+/* getxattrat(2)'s argument (Linux 6.13; glibc 2.36 has no header for it). */
+struct xattr_at_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+/*
+ * Whether the file dirfd/name (upper/rel) carries security.capability.
+ * A box's setcap, in its user namespace, stores v3 caps whose rootid is the
+ * user's own uid: not in force on the host, but a root commit would make
+ * them so elsewhere, and they are the box's to ask for, not to give.
+ * getxattrat on the directory fd where the kernel has it, else the path.
+ */
+static bool has_caps(int dirfd, const char *name, const char *upper, const char *rel)
+{
+	static bool no_getxattrat;
+	struct xattr_at_args args = {0};
+	_cleanup_free_ char *what = NULL;
+	ssize_t n;
+
+	if (!no_getxattrat) {
+		n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, "security.capability",
+			    &args, sizeof(args));
+		if (n >= 0)
+			return true;
+		if (errno != ENOSYS && errno != EINVAL)
+			return false;
+		no_getxattrat = true;
+	}
+	what = xasprintf("%s/%s", upper, rel);
+	return lgetxattr(what, "security.capability", NULL, 0) >= 0;
+}
+
 static enum change_kind kind_of(mode_t mode)
 {
 	if (S_ISREG(mode))
@@ -48,12 +99,6 @@ static enum change_kind kind_of(mode_t mode)
 static bool is_whiteout(const struct statx *stx)
 {
 	return S_ISCHR(stx->stx_mode) && stx->stx_rdev_major == 0 && stx->stx_rdev_minor == 0;
-}
-
-/* Names commit gives its temporary files on the host (box/commit.h). */
-static bool is_commit_temp(const char *name)
-{
-	return str_has_prefix(name, ".hutch-commit-");
 }
 
 static int strcmp_ptr(const void *a, const void *b)
@@ -216,7 +261,7 @@ static int hidden_host_entries(struct walker *w, int host_fd, const char *rel, c
 		struct change *c;
 		_cleanup_free_ char *crel = NULL;
 
-		if (is_commit_temp(names[i]) ||
+		if (commit_is_temp_name(names[i]) ||
 		    bsearch(&names[i], upper_names, n_upper, sizeof(char *), strcmp_ptr))
 			continue;
 		if (fstatat(host_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -279,6 +324,15 @@ static int walk_entry(struct walker *w, int upper_fd, int host_fd, const char *r
 		c = add_change(w, crel, host_exists ? CHANGE_MODIFIED : CHANGE_ADDED, same);
 		set_upper(c, &stx);
 		c->host_mode = host_exists ? hst.st_mode : 0;
+		if (S_ISREG(stx.stx_mode)) {
+			mode_t had = host_exists && S_ISREG(hst.st_mode) ? hst.st_mode : 0;
+			if ((stx.stx_mode & S_ISUID) && !(had & S_ISUID))
+				c->flags |= CHANGE_SETUID;
+			if ((stx.stx_mode & S_ISGID) && !(had & S_ISGID))
+				c->flags |= CHANGE_SETGID;
+			if (has_caps(upper_fd, name, w->ch->layers[w->layer].upper, crel))
+				c->flags |= CHANGE_CAPS;
+		}
 		return 0;
 	}
 

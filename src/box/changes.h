@@ -16,6 +16,8 @@
  *     and its children are compared in turn. Below a directory marked
  *     user.overlay.opaque (which replaced a host directory), every host
  *     entry the upper dir lacks is deleted: overlayfs shows none of them.
+ * A new or changed file is flagged (enum change_flags) when it gains
+ * setuid or setgid against the host's file, or carries file capabilities.
  * Changes come out sorted by path, bytewise (strcmp), so parents precede
  * their children.
  */
@@ -40,6 +42,13 @@ enum change_kind {
 	KIND_DIR,
 	KIND_SYMLINK,
 	KIND_OTHER, /* fifo, socket, device */
+};
+
+/* What makes a new or changed file able to raise privileges on the host. */
+enum change_flags {
+	CHANGE_SETUID = 1 << 0, /* the box's file is setuid, the host's was not (or none) */
+	CHANGE_SETGID = 1 << 1, /* the same for setgid */
+	CHANGE_CAPS = 1 << 2,	/* the box's file carries security.capability */
 };
 
 struct change_layer {
@@ -68,6 +77,7 @@ struct change {
 	 */
 	struct timespec taken;
 	mode_t host_mode; /* the host entry's type and permissions when compared; 0 if none */
+	unsigned flags;	  /* enum change_flags; files only */
 	bool opaque;	  /* a directory carrying user.overlay.opaque */
 	char *opaque_rel; /* a deletion hidden by an opaque dir: that dir's rel, else NULL */
 };
@@ -110,6 +120,8 @@ int changes_select(const struct changes *ch, char *const *paths, size_t n, bool 
 /* "added", "file" ... for output. */
 const char *change_type_name(enum change_type type);
 const char *change_kind_name(enum change_kind kind);
+/* The name of one flag of enum change_flags: "setuid", "setgid", "caps". */
+const char *change_flag_name(enum change_flags flag);
 
 /* Normalize path (absolute, or relative to cwd): no ".", "..", "//" or trailing '/'. */
 char *path_normalize(const char *cwd, const char *path);

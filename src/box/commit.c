@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -66,14 +67,30 @@
 /* Below an upper dir in the store: the box's symlinks are data, not paths. */
 #define UPPER_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
+/*
+ * The directory opened last on one side, kept for the next change: changes
+ * come sorted by path, so thousands of files in one folder open it once.
+ * The fd stays the directory that was checked when opened (a later swap of
+ * its path for a symlink does not redirect it), as a fresh open would be.
+ */
+struct parent_cache {
+	size_t layer;
+	char *rel; /* NULL: empty */
+	int fd;
+	int move_ok; /* may_move_*() of this dir: -1 not asked yet, else 0 or 1 */
+};
+
 struct ctx {
 	const struct changes *ch;
 	const struct commit_opts *opts;
 	int *host_root; /* per layer: fd, or -1 before the first use */
 	int *upper_root;
+	struct parent_cache host_dir, upper_dir;
 	char **cleaned; /* host dirs whose leftovers are gone */
 	size_t ncleaned;
 	uid_t euid;
+	bool tmpfile_ok; /* O_TMPFILE files can be linked in (/proc is there) */
+	signed char *same_fs; /* per layer: upper and host dir on one filesystem; -1 unknown */
 };
 
 /* openat2(2); glibc 2.36 has no wrapper. EAGAIN: a concurrent rename raced "..". */
@@ -91,14 +108,30 @@ static int open_how(int dirfd, const char *path, int flags, uint64_t resolve)
 static void ctx_init(struct ctx *x, const struct changes *ch, const struct commit_opts *opts)
 {
 	*x = (struct ctx){.ch = ch, .opts = opts, .euid = geteuid()};
+	x->host_dir.fd = x->upper_dir.fd = -1;
+	x->tmpfile_ok = x->euid == 0 || access("/proc/self/fd", X_OK) == 0;
+	x->same_fs = xmalloc(ch->nlayers + 1);
+	memset(x->same_fs, -1, ch->nlayers + 1);
 	x->host_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	x->upper_root = xmalloc((ch->nlayers + 1) * sizeof(int));
 	for (size_t i = 0; i < ch->nlayers; i++)
 		x->host_root[i] = x->upper_root[i] = -1;
 }
 
+static void cache_drop(struct parent_cache *pc)
+{
+	if (pc->fd >= 0)
+		close(pc->fd);
+	free(pc->rel);
+	pc->fd = -1;
+	pc->rel = NULL;
+	pc->move_ok = -1;
+}
+
 static void ctx_release(struct ctx *x)
 {
+	cache_drop(&x->host_dir);
+	cache_drop(&x->upper_dir);
 	for (size_t i = 0; i < x->ch->nlayers; i++) {
 		if (x->host_root[i] >= 0)
 			close(x->host_root[i]);
@@ -110,6 +143,7 @@ static void ctx_release(struct ctx *x)
 	free(x->cleaned);
 	free(x->host_root);
 	free(x->upper_root);
+	free(x->same_fs);
 }
 
 #ifndef SYS_fchmodat2
@@ -163,21 +197,49 @@ static char *parent_path(const char *path)
 	return slash == path ? xstrdup("/") : xasprintf("%.*s", (int)(slash - path), path);
 }
 
-/* The host directory holding c, as an O_PATH fd; -1 with errno. */
-static int host_parent(struct ctx *x, const struct change *c, const char **name)
+/* The directory rel's parent below root, from the cache or opened with resolve. */
+static int cached_parent(struct parent_cache *pc, int root, size_t layer, const char *rel,
+			 const char **name, uint64_t resolve)
 {
-	_cleanup_free_ char *parent = split_rel(c->rel, name);
-	int root = host_root(x, c->layer);
+	char *parent = split_rel(rel, name);
 
-	return root < 0 ? -1 : open_how(root, parent, O_PATH | O_DIRECTORY, HOST_RESOLVE);
+	if (pc->rel && pc->layer == layer && !strcmp(pc->rel, parent)) {
+		free(parent);
+		return pc->fd;
+	}
+	cache_drop(pc);
+	if (root < 0) {
+		free(parent);
+		return -1;
+	}
+	pc->fd = open_how(root, parent, O_PATH | O_DIRECTORY, resolve);
+	if (pc->fd < 0) {
+		int e = errno;
+		free(parent);
+		errno = e;
+		return -1;
+	}
+	pc->layer = layer;
+	pc->rel = parent;
+	pc->move_ok = -1;
+	return pc->fd;
 }
 
+/*
+ * The host directory holding c, as an O_PATH fd owned by x (valid until
+ * the next host_parent call); -1 with errno.
+ */
+static int host_parent(struct ctx *x, const struct change *c, const char **name)
+{
+	return cached_parent(&x->host_dir, host_root(x, c->layer), c->layer, c->rel, name,
+			     HOST_RESOLVE);
+}
+
+/* The same in the box's upper dir, from a cache of its own. */
 static int upper_parent(struct ctx *x, const struct change *c, const char **name)
 {
-	_cleanup_free_ char *parent = split_rel(c->rel, name);
-	int root = upper_root(x, c->layer);
-
-	return root < 0 ? -1 : open_how(root, parent, O_PATH | O_DIRECTORY, UPPER_RESOLVE);
+	return cached_parent(&x->upper_dir, upper_root(x, c->layer), c->layer, c->rel, name,
+			     UPPER_RESOLVE);
 }
 
 static bool ts_after(const struct timespec *a, const struct timespec *b)
@@ -200,7 +262,7 @@ static bool creates_dir(const struct change *c)
 static int open_upper_file(struct ctx *x, const struct change *c)
 {
 	const char *name;
-	_cleanup_close_ int dfd = upper_parent(x, c, &name);
+	int dfd = upper_parent(x, c, &name);
 	int fd, e;
 
 	if (dfd < 0)
@@ -215,6 +277,15 @@ static int open_upper_file(struct ctx *x, const struct change *c)
 	chmod_at(dfd, name, c->upper_mode & 07777);
 	errno = e;
 	return fd;
+}
+
+/* Whether the box's copy of c can be read as it is: no open needed to know. */
+static bool upper_readable(struct ctx *x, const struct change *c)
+{
+	const char *name;
+	int dfd = upper_parent(x, c, &name);
+
+	return dfd >= 0 && faccessat(dfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static bool fds_equal(int a, int b)
@@ -269,7 +340,7 @@ static bool content_equal(struct ctx *x, const struct change *c, int hdfd, const
 		char a[4096], b[4096];
 		size_t na, nb;
 		const char *uname;
-		_cleanup_close_ int udfd = upper_parent(x, c, &uname);
+		int udfd = upper_parent(x, c, &uname);
 		return udfd >= 0 && read_link(udfd, uname, a, sizeof(a), &na) &&
 		       read_link(hdfd, name, b, sizeof(b), &nb) && na == nb && !memcmp(a, b, na);
 	}
@@ -347,7 +418,7 @@ static void temp_name(char buf[sizeof(TEMP_PREFIX) + TEMP_RANDOM])
 	buf[sizeof(TEMP_PREFIX) - 1 + TEMP_RANDOM] = '\0';
 }
 
-static bool is_temp_name(const char *name)
+bool commit_is_temp_name(const char *name)
 {
 	size_t n = sizeof(TEMP_PREFIX) - 1;
 
@@ -385,7 +456,7 @@ static void clean_leftovers(struct ctx *x, int dfd, const char *display)
 	}
 	while ((e = readdir(d))) {
 		struct stat est;
-		if (!is_temp_name(e->d_name) ||
+		if (!commit_is_temp_name(e->d_name) ||
 		    fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISREG(est.st_mode)) {
@@ -488,17 +559,44 @@ static void check_one(struct ctx *x, const struct change *c, bool parent_planned
 		      struct commit_problems *p)
 {
 	_cleanup_free_ char *parent = parent_path(c->path);
-	_cleanup_close_ int hdfd = -1;
+	int hdfd = -1;
 	const char *name;
 	struct stat hst, pst;
 	bool exists;
 
+	/*
+	 * Fifos are committed (mkfifo is anyone's); a socket is only a name for
+	 * a server that is gone; a device node no box can make (mknod needs
+	 * CAP_MKNOD on the host), so one in the store was put there from outside.
+	 */
 	if (c->type != CHANGE_DELETED && c->kind == KIND_OTHER && !S_ISFIFO(c->upper_mode)) {
-		add_problem(p, "cannot commit '%s': hutch commits no sockets or device files",
-			    c->path);
+		add_problem(p, "cannot commit '%s': it is a %s, and hutch commits none (name the "
+			    "other PATHs to commit them, or reset the box)",
+			    c->path, S_ISSOCK(c->upper_mode) ? "socket" : "device node");
 		return;
 	}
-	if (c->type != CHANGE_DELETED && c->kind == KIND_FILE) {
+	if (c->type != CHANGE_DELETED && c->flags && !x->opts->allow_setuid) {
+		char what[64];
+		snprintf(what, sizeof(what), "%s%s%s%s%s",
+			 c->flags & CHANGE_SETUID ? "setuid" : "",
+			 (c->flags & CHANGE_SETUID) && (c->flags & CHANGE_SETGID) ? " and " : "",
+			 c->flags & CHANGE_SETGID ? "setgid" : "",
+			 (c->flags & (CHANGE_SETUID | CHANGE_SETGID)) && (c->flags & CHANGE_CAPS)
+			     ? ", with "
+			     : "",
+			 c->flags & CHANGE_CAPS ? "file capabilities" : "");
+		add_problem(p,
+			    "cannot commit '%s': the box made it %s%s (commit it with "
+			    "--allow-setuid if you trust it)",
+			    c->path, c->flags & (CHANGE_SETUID | CHANGE_SETGID) ? "" : "carry ", what);
+		return;
+	}
+	if (c->type != CHANGE_DELETED && (c->flags & CHANGE_CAPS) && x->euid != 0) {
+		add_problem(p, "cannot commit '%s': it carries file capabilities, which only root "
+			    "can give on the host", c->path);
+		return;
+	}
+	if (c->type != CHANGE_DELETED && c->kind == KIND_FILE && !upper_readable(x, c)) {
 		_cleanup_close_ int fd = open_upper_file(x, c);
 		if (fd < 0) {
 			add_problem(p, "cannot commit '%s': cannot read the box's copy: %s",
@@ -612,13 +710,13 @@ int commit_check(const struct changes *ch, bool *selected, const struct commit_o
 }
 
 /* Put the new entry tmp in place of name; a directory there goes first. */
-static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
+static int place_from(int from, const char *tmp, int dfd, const char *name, bool target_is_dir)
 {
 	char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
 	struct stat st;
 
 	if (!target_is_dir)
-		return renameat(dfd, tmp, dfd, name);
+		return renameat(from, tmp, dfd, name);
 	/*
 	 * rename(2) cannot replace a directory with a file: move the tree aside
 	 * under a temporary name (atomic), put the new entry in, then remove the
@@ -627,9 +725,14 @@ static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
 	 */
 	temp_name(aside);
 	if (fstat(dfd, &st) < 0 || renameat(dfd, name, dfd, aside) < 0 ||
-	    renameat(dfd, tmp, dfd, name) < 0)
+	    renameat(from, tmp, dfd, name) < 0)
 		return -1;
 	return remove_tree_at(dfd, aside, st.st_dev);
+}
+
+static int place(int dfd, const char *tmp, const char *name, bool target_is_dir)
+{
+	return place_from(dfd, tmp, dfd, name, target_is_dir);
 }
 
 /* Copy from in to out, in the kernel where it can. */
@@ -666,10 +769,11 @@ static int copy_fd(int in, int out)
 /*
  * The box's extended attributes of a file that the host keeps for a user:
  * user.* (but overlayfs's own user.overlay.*) and the POSIX ACL. Not
- * security.* (labels and file capabilities are the host's to give) nor
- * trusted.*. Best effort: a filesystem without xattrs takes the file anyway.
+ * security.* (labels and file capabilities are the host's to give: caps
+ * only with --allow-setuid, in stage_file) nor trusted.*. Best effort: a
+ * filesystem without xattrs takes the file anyway.
  */
-static void copy_xattrs(int in, int out)
+static void copy_xattrs(int in, int out, bool caps)
 {
 	_cleanup_free_ char *names = NULL;
 	_cleanup_free_ char *value = NULL;
@@ -686,7 +790,8 @@ static void copy_xattrs(int in, int out)
 	for (char *n = names; n < names + len; n += strlen(n) + 1) {
 		ssize_t vlen;
 		if (!(str_has_prefix(n, "user.") && !str_has_prefix(n, "user.overlay.")) &&
-		    strcmp(n, "system.posix_acl_access"))
+		    strcmp(n, "system.posix_acl_access") &&
+		    !(caps && !strcmp(n, "security.capability")))
 			continue;
 		vlen = fgetxattr(in, n, value, 65536);
 		if (vlen >= 0)
@@ -695,15 +800,102 @@ static void copy_xattrs(int in, int out)
 }
 
 /*
- * A new file, written whole under a temporary name in its target's directory
- * and renamed over the target: another process (or a kill) sees the old
- * file or the new one, never a part. fsync before the rename makes the
- * rename publish only data that is on disk.
+ * How a commit stays as fast as a copy and still leaves each file entirely
+ * old or entirely new, after a kill and after a crash (dpkg's order):
+ *  1. stage: the changes, in order, each new file written whole under a
+ *     temporary name in its target's directory (flock()ed and kept open
+ *     until it is renamed, so a concurrent commit's leftover cleanup passes
+ *     it by), symlinks and fifos made under such names, new directories
+ *     made at once (later files need them);
+ *  2. one syncfs(2) per filesystem puts every staged file's data and inode
+ *     on disk (an fsync per file cost more than the copy itself here);
+ *  3. in order, each staged entry is renamed over its target (conflicts are
+ *     checked again right before), deletions are made;
+ *  4. after the last batch, one more syncfs makes the renames durable, and
+ *     only then does the box forget what it committed: a file is never
+ *     gone from both the box and the host.
+ * A batch holds at most batch_max staged files (their fds are open).
  */
-static int write_file_at(struct ctx *x, const struct change *c, int dfd, const char *name,
-			 bool target_is_dir, struct error *err)
-{
+struct staged {
+	size_t i;     /* index into ch->v */
+	int fd;	      /* the temporary file, locked; -1 if none */
+	bool temp;    /* tmp names a staged entry to rename */
+	bool tmpfile; /* fd is an O_TMPFILE, without a name until it is linked */
+	bool move;    /* the box's own file is renamed to the host (may_move) */
 	char tmp[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
+};
+
+struct batch {
+	struct staged *v;
+	size_t n, nfiles, max;
+};
+
+static void batch_drop(struct batch *b, size_t from)
+{
+	for (size_t k = from; k < b->n; k++)
+		if (b->v[k].fd >= 0)
+			close(b->v[k].fd);
+	b->n = b->nfiles = 0;
+}
+
+/* The batch's size: as many files as the fd limit allows, up to 4096. */
+static size_t batch_size(void)
+{
+	struct rlimit rl;
+	rlim_t want = 4096 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 64;
+	if (rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return 4096;
+	return rl.rlim_cur > 128 ? (size_t)(rl.rlim_cur - 64) : 64;
+}
+
+/*
+ * Put what was written on the filesystems of the fds on disk: one syncfs
+ * per filesystem; where that fails, an fsync of each fd.
+ */
+static int sync_fds(const int *fds, size_t n)
+{
+	dev_t *done = xcalloc(n + 1, sizeof(dev_t));
+	size_t ndone = 0;
+	int r = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		struct stat st;
+		bool seen = false;
+
+		if (fds[k] < 0 || fstat(fds[k], &st) < 0)
+			continue;
+		for (size_t j = 0; j < ndone && !seen; j++)
+			seen = done[j] == st.st_dev;
+		if (seen)
+			continue;
+		if (syncfs(fds[k]) == 0) {
+			done[ndone++] = st.st_dev;
+			continue;
+		}
+		for (size_t j = k; j < n; j++) {
+			struct stat jst;
+			if (fds[j] >= 0 && fstat(fds[j], &jst) == 0 && jst.st_dev == st.st_dev &&
+			    fsync(fds[j]) < 0)
+				r = -1;
+		}
+		done[ndone++] = st.st_dev;
+	}
+	free(done);
+	return r;
+}
+
+/* A new file written whole under a temporary name in dfd; its fd stays open, locked. */
+static int stage_file(struct ctx *x, const struct change *c, int dfd, struct staged *s,
+		      struct error *err)
+{
 	_cleanup_close_ int in = open_upper_file(x, c);
 	_cleanup_close_ int out = -1;
 	const struct timespec times[2] = {c->upper_atime, c->upper_mtime};
@@ -713,85 +905,308 @@ static int write_file_at(struct ctx *x, const struct change *c, int dfd, const c
 		return error_set(err, errno, "cannot read the box's copy of '%s'", c->path);
 	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
 		return error_set(err, EINVAL, "the box's copy of '%s' changed", c->path);
-	do {
-		temp_name(tmp);
+	/*
+	 * Where the host had nothing, a file without a name, linked in once on
+	 * disk (publish_one): half the directory updates of a temporary name
+	 * and a rename, and nothing left behind by a kill.
+	 */
+	if (x->tmpfile_ok && c->type == CHANGE_ADDED) {
+		out = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		s->tmpfile = out >= 0;
+	}
+	while (out < 0) {
+		temp_name(s->tmp);
 		/* O_EXCL never follows a symlink: a name planted here fails with EEXIST. */
-		out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	} while (out < 0 && errno == EEXIST);
-	if (out < 0)
-		return error_set(err, errno, "cannot create a file next to '%s'", c->path);
+		out = openat(dfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0600);
+		if (out < 0 && errno != EEXIST)
+			return error_set(err, errno, "cannot create a file next to '%s'", c->path);
+	}
 	/* Held until the rename: the next commit's leftover cleanup passes it by. */
-	flock(out, LOCK_EX);
-	if (copy_fd(in, out) < 0)
+	if (!s->tmpfile)
+		flock(out, LOCK_EX);
+	if (st.st_size > 0 && copy_fd(in, out) < 0)
 		goto fail;
-	copy_xattrs(in, out);
+	copy_xattrs(in, out, false);
 	/* chown first: it clears set-id bits that fchmod then sets. */
 	if (x->euid == 0 && fchown(out, c->upper_uid, c->upper_gid) < 0)
 		goto fail;
 	if (fchmod(out, c->upper_mode & 07777) < 0 || futimens(out, times) < 0)
 		goto fail;
-	/* Data and metadata on disk before the rename publishes them. */
-	if (fsync(out) < 0 || place(dfd, tmp, name, target_is_dir) < 0)
-		goto fail;
+	/* Asked for (--allow-setuid, checked): last, as chown and writes clear them. */
+	if ((c->flags & CHANGE_CAPS) && x->opts->allow_setuid) {
+		char v[64];
+		ssize_t n = fgetxattr(in, "security.capability", v, sizeof(v));
+		if (n < 0 || fsetxattr(out, "security.capability", v, (size_t)n, 0) < 0)
+			goto fail;
+	}
+	s->fd = steal_fd(&out);
+	s->temp = !s->tmpfile;
 	return 0;
 fail:
 	error_set(err, errno, "cannot write '%s'", c->path);
-	unlinkat(dfd, tmp, 0);
+	if (!s->tmpfile)
+		unlinkat(dfd, s->tmp, 0);
+	s->tmpfile = false;
 	return -1;
 }
 
-/* A symlink (its target text copied, never resolved) or a fifo, made under a temporary name. */
-static int make_special_at(struct ctx *x, const struct change *c, int dfd, const char *name,
-			   bool target_is_dir, struct error *err)
+/*
+ * Give the O_TMPFILE fd the name name in dfd (never replacing an entry):
+ * through /proc/self/fd, as linkat's AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH.
+ */
+static int link_tmpfile(int fd, int dfd, const char *name)
 {
-	char tmp[sizeof(TEMP_PREFIX) + TEMP_RANDOM], target[4096];
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return linkat(fd, "", dfd, name, AT_EMPTY_PATH);
+}
+
+/* A symlink (its target text copied, never resolved) or a fifo, made under a temporary name. */
+static int stage_special(struct ctx *x, const struct change *c, int dfd, struct staged *s,
+			 struct error *err)
+{
+	char target[4096];
 	const struct timespec times[2] = {c->upper_atime, c->upper_mtime};
 	size_t len = 0;
 	int r;
 
 	if (c->kind == KIND_SYMLINK) {
 		const char *uname;
-		_cleanup_close_ int udfd = upper_parent(x, c, &uname);
+		int udfd = upper_parent(x, c, &uname);
 		if (udfd < 0 || !read_link(udfd, uname, target, sizeof(target), &len))
 			return error_set(err, errno, "cannot read the box's symlink '%s'", c->path);
 		target[len] = '\0';
 	}
 	do {
-		temp_name(tmp);
+		temp_name(s->tmp);
 		r = c->kind == KIND_SYMLINK
-			? symlinkat(target, dfd, tmp)
-			: mknodat(dfd, tmp, S_IFIFO | (c->upper_mode & 07777), 0);
+			? symlinkat(target, dfd, s->tmp)
+			: mknodat(dfd, s->tmp, S_IFIFO | (c->upper_mode & 07777), 0);
 	} while (r < 0 && errno == EEXIST);
 	if (r < 0)
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if ((x->euid == 0 &&
-	     fchownat(dfd, tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-	    (c->kind != KIND_SYMLINK && chmod_at(dfd, tmp, c->upper_mode & 07777) < 0) ||
-	    utimensat(dfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    place(dfd, tmp, name, target_is_dir) < 0) {
+	     fchownat(dfd, s->tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    (c->kind != KIND_SYMLINK && chmod_at(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
+	    utimensat(dfd, s->tmp, times, AT_SYMLINK_NOFOLLOW) < 0) {
 		error_set(err, errno, "cannot create '%s'", c->path);
-		unlinkat(dfd, tmp, 0);
+		unlinkat(dfd, s->tmp, 0);
 		return -1;
 	}
+	s->temp = true;
 	return 0;
 }
 
-/* The host side of one change. */
-static int apply_one(struct ctx *x, const struct change *c, struct error *err)
+/* Make the new directory c on the host (its final mode comes in finish_dirs). */
+static int make_dir(struct ctx *x, const struct change *c, int dfd, const char *name,
+		    bool exists, struct error *err)
+{
+	if (exists && unlinkat(dfd, name, 0) < 0)
+		return error_set(err, errno, "cannot replace '%s'", c->path);
+	/*
+	 * Writable by its owner until finish_dirs: the box's mode may forbid
+	 * adding the entries. Not umask's either: the box's mode is the mode.
+	 */
+	if (mkdirat(dfd, name, 0700) < 0 ||
+	    chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
+		return error_set(err, errno, "cannot create '%s'", c->path);
+	if (x->euid == 0 &&
+	    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return error_set(err, errno, "cannot change the owner of '%s'", c->path);
+	return 0;
+}
+
+/* Whether xattr name of a file is one a copy keeps (copy_xattrs, stage_file). */
+static bool xattr_kept(struct ctx *x, const char *n)
+{
+	return (str_has_prefix(n, "user.") && !str_has_prefix(n, "user.overlay.")) ||
+	       !strcmp(n, "system.posix_acl_access") ||
+	       (x->opts->allow_setuid && x->euid == 0 && !strcmp(n, "security.capability"));
+}
+
+/*
+ * Whether the box's file c may become the host's file by a rename instead
+ * of a copy: then commit writes no data at all. Only where the result is
+ * exactly what a copy would give:
+ *  - upper and host dir on one filesystem (else EXDEV);
+ *  - the box's file is a regular file of one link (a box's hard link
+ *    would share it with the host), the caller's own (or the caller is
+ *    root), with no xattr that a copy drops (user.overlay.* of a copy-up,
+ *    an LSM label the host would give anew ...);
+ *  - its box dir may be written (the box may have made it read-only),
+ *    and no dir above it in the box is opaque (moved out, the file would
+ *    vanish from the box's view until the dir is cleared);
+ *  - the host dir gives new files nothing of its own: no setgid of
+ *    another group, no default ACL.
+ */
+static bool may_move(struct ctx *x, const struct change *c, int hdfd, int udfd, const char *name)
+{
+	char proc[PATH_MAX], list[256];
+	struct stat st, hst, ust;
+	ssize_t n;
+
+	if (x->same_fs[c->layer] < 0) {
+		int h = host_root(x, c->layer), u = upper_root(x, c->layer);
+		x->same_fs[c->layer] = h >= 0 && u >= 0 && fstat(h, &hst) == 0 &&
+				       fstat(u, &ust) == 0 && hst.st_dev == ust.st_dev;
+	}
+	if (!x->same_fs[c->layer])
+		return false;
+	if (x->upper_dir.move_ok < 0) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", x->ch->layers[c->layer].upper,
+						   x->upper_dir.rel);
+		char *slash;
+		bool ok = faccessat(udfd, ".", W_OK | X_OK, AT_EACCESS) == 0;
+		/* This dir and each above it, to the layer's root (which is no opaque dir). */
+		while (ok && strcmp(x->upper_dir.rel, ".")) {
+			char v[4];
+			ok = getxattr(p, "user.overlay.opaque", v, sizeof(v)) < 0;
+			slash = strrchr(p, '/');
+			if (!slash || (size_t)(slash - p) <= strlen(x->ch->layers[c->layer].upper))
+				break;
+			*slash = '\0';
+		}
+		x->upper_dir.move_ok = ok;
+	}
+	if (!x->upper_dir.move_ok)
+		return false;
+	if (x->host_dir.move_ok < 0) {
+		bool ok = fstat(hdfd, &hst) == 0;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", hdfd);
+		if (ok && (hst.st_mode & S_ISGID) && hst.st_gid != getegid())
+			ok = false;
+		if (ok && (getxattr(proc, "system.posix_acl_default", NULL, 0) >= 0 ||
+			   (errno != ENODATA && errno != EOPNOTSUPP)))
+			ok = false;
+		x->host_dir.move_ok = ok;
+	}
+	if (!x->host_dir.move_ok)
+		return false;
+	if (fstatat(udfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || (x->euid != 0 && st.st_uid != x->euid))
+		return false;
+	if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", udfd, name) >= (int)sizeof(proc))
+		return false;
+	n = llistxattr(proc, list, sizeof(list));
+	if (n < 0)
+		return errno == EOPNOTSUPP;
+	for (char *a = list; a < list + n; a += strlen(a) + 1)
+		if (!xattr_kept(x, a))
+			return false;
+	return true;
+}
+
+/* Stage one change (step 1): dirs are made, files and specials written aside. */
+static int stage_one(struct ctx *x, const struct change *c, struct staged *s, struct error *err)
 {
 	_cleanup_free_ char *parent = parent_path(c->path);
-	_cleanup_close_ int dfd = -1;
 	const char *name;
-	struct stat hst, pst;
-	bool exists, is_dir;
+	struct stat hst;
+	int dfd;
+	bool exists;
 
 	dfd = host_parent(x, c, &name);
 	if (dfd < 0)
 		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
 				 parent, host_open_reason(errno));
+	clean_leftovers(x, dfd, parent);
+	if (c->type == CHANGE_DELETED)
+		return 0;
+	switch (c->kind) {
+	case KIND_DIR:
+		exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (!exists && errno != ENOENT)
+			return error_set(err, errno, "cannot stat '%s'", c->path);
+		if (exists && S_ISDIR(hst.st_mode))
+			return 0; /* its mode is set once its entries are in (finish_dirs) */
+		/* Checked again: the host may have changed since commit_check. */
+		if (exists && !x->opts->force && is_conflict(x, c, dfd, name, &hst)) {
+			conflict_msg(x, c, NULL, err);
+			return -1;
+		}
+		return make_dir(x, c, dfd, name, exists, err);
+	case KIND_FILE: {
+		const char *uname;
+		int udfd = x->tmpfile_ok ? upper_parent(x, c, &uname) : -1;
+		/* The caches hold one dir each: dfd stays valid (host), udfd too (upper). */
+		if (udfd >= 0 && may_move(x, c, dfd, udfd, uname)) {
+			s->move = true;
+			return 0;
+		}
+		return stage_file(x, c, dfd, s, err);
+	}
+	default:
+		return stage_special(x, c, dfd, s, err);
+	}
+}
+
+/* Step 3 for one change: its staged entry renamed in place, or the deletion made. */
+static int publish_one(struct ctx *x, const struct change *c, struct staged *s,
+		       struct error *err)
+{
+	_cleanup_free_ char *parent = parent_path(c->path);
+	const char *name;
+	struct stat hst, pst;
+	bool exists, is_dir;
+	int dfd;
+
+	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile && !s->move)
+		return 0; /* a directory, made when staged */
+	dfd = host_parent(x, c, &name);
+	if (dfd < 0)
+		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
+				 parent, host_open_reason(errno));
+	if (s->move) {
+		const char *uname;
+		int udfd = upper_parent(x, c, &uname);
+		if (udfd < 0)
+			return error_set(err, errno, "cannot read the box's copy of '%s'", c->path);
+		if (renameat2(udfd, uname, dfd, name, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (exists && !x->opts->force && is_conflict(x, c, dfd, name, &hst)) {
+			conflict_msg(x, c, NULL, err);
+			return -1;
+		}
+		/* is_conflict may have used the upper cache: the same dir, but look again. */
+		udfd = upper_parent(x, c, &uname);
+		if (udfd < 0 || place_from(udfd, uname, dfd, name, exists && S_ISDIR(hst.st_mode)) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		return 0;
+	}
+	if (s->tmpfile) {
+		if (link_tmpfile(s->fd, dfd, name) == 0) {
+			s->tmpfile = false;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		/* The host made an entry meanwhile: a temporary name, then as below. */
+		do
+			temp_name(s->tmp);
+		while (link_tmpfile(s->fd, dfd, s->tmp) < 0 && errno == EEXIST);
+		if (faccessat(dfd, s->tmp, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		s->tmpfile = false;
+		s->temp = true;
+	}
+	/* Where the host has nothing (the common case), the rename must not replace. */
+	if (s->temp && renameat2(dfd, s->tmp, dfd, name, RENAME_NOREPLACE) == 0) {
+		s->temp = false;
+		return 0;
+	}
+	if (s->temp && errno != EEXIST)
+		return error_set(err, errno, "cannot write '%s'", c->path);
 	if (fstat(dfd, &pst) < 0)
 		return error_set(err, errno, "cannot stat '%s'", parent);
-	clean_leftovers(x, dfd, parent);
 	exists = fstatat(dfd, name, &hst, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!exists && errno != ENOENT)
 		return error_set(err, errno, "cannot stat '%s'", c->path);
@@ -801,53 +1216,115 @@ static int apply_one(struct ctx *x, const struct change *c, struct error *err)
 		conflict_msg(x, c, NULL, err);
 		return -1;
 	}
-
-	if (c->type == CHANGE_DELETED) {
-		if (!exists)
-			return 0;
-		if (is_dir) {
-			char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
-			temp_name(aside);
-			/* Aside first, so that a kill leaves no half-removed tree in place. */
-			if (renameat(dfd, name, dfd, aside) < 0)
-				return error_set(err, errno, "cannot remove '%s'", c->path);
-			sync_dir(dfd);
-			if (remove_tree_at(dfd, aside, pst.st_dev) < 0)
-				return error_set(err, errno, "cannot remove '%s'", c->path);
-		} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
-			return error_set(err, errno, "cannot remove '%s'", c->path);
-		}
-		sync_dir(dfd);
+	if (c->type != CHANGE_DELETED) {
+		if (place(dfd, s->tmp, name, is_dir) < 0)
+			return error_set(err, errno, "cannot write '%s'", c->path);
+		s->temp = false;
 		return 0;
 	}
-	switch (c->kind) {
-	case KIND_DIR:
-		if (is_dir)
-			return 0; /* its mode is set once its entries are in (finish_dirs) */
-		if (exists && unlinkat(dfd, name, 0) < 0)
-			return error_set(err, errno, "cannot replace '%s'", c->path);
-		/*
-		 * Writable by its owner until finish_dirs: the box's mode may forbid
-		 * adding the entries. Not umask's either: the box's mode is the mode.
-		 */
-		if (mkdirat(dfd, name, 0700) < 0 ||
-		    chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
-			return error_set(err, errno, "cannot create '%s'", c->path);
-		if (x->euid == 0 &&
-		    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
-			return error_set(err, errno, "cannot change the owner of '%s'", c->path);
-		break;
-	case KIND_FILE:
-		if (write_file_at(x, c, dfd, name, is_dir, err) < 0)
-			return -1;
-		break;
-	default:
-		if (make_special_at(x, c, dfd, name, is_dir, err) < 0)
-			return -1;
-		break;
+	if (!exists)
+		return 0;
+	if (is_dir) {
+		char aside[sizeof(TEMP_PREFIX) + TEMP_RANDOM];
+		temp_name(aside);
+		/* Aside first, so that a kill leaves no half-removed tree in place. */
+		if (renameat(dfd, name, dfd, aside) < 0)
+			return error_set(err, errno, "cannot remove '%s'", c->path);
+		sync_dir(dfd);
+		if (remove_tree_at(dfd, aside, pst.st_dev) < 0)
+			return error_set(err, errno, "cannot remove '%s'", c->path);
+	} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+		return error_set(err, errno, "cannot remove '%s'", c->path);
 	}
-	sync_dir(dfd);
 	return 0;
+}
+
+/*
+ * Steps 2 and 3 for the batch: sync the staged files, then publish each
+ * in order. On a failure, the rest of the batch is unstaged.
+ */
+static int flush_batch(struct ctx *x, struct batch *b, bool *committed,
+		       void (*done)(const struct change *c, void *arg), void *arg,
+		       struct error *err)
+{
+	int *fds = xcalloc(b->n + 1, sizeof(int));
+	size_t k;
+	int r = 0;
+
+	bool moves = false;
+
+	for (k = 0; k < b->n; k++) {
+		fds[k] = b->v[k].fd;
+		moves = moves || b->v[k].move;
+	}
+	if (b->nfiles > 0 && sync_fds(fds, b->n) < 0) {
+		error_set(err, errno, "cannot write '%s'", x->ch->v[b->v[0].i].path);
+		r = -1;
+	}
+	free(fds);
+	/* The box's files to be moved: their data on disk before their new name. */
+	if (r == 0 && moves) {
+		for (size_t l = 0; l < x->ch->nlayers; l++) {
+			int fd = x->same_fs[l] == 1
+				     ? open(x->ch->layers[l].upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+				     : -1;
+			if (fd >= 0 && syncfs(fd) < 0)
+				sync();
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	for (k = 0; r == 0 && k < b->n; k++) {
+		const struct change *c = &x->ch->v[b->v[k].i];
+		r = publish_one(x, c, &b->v[k], err);
+		if (r < 0)
+			break;
+		committed[b->v[k].i] = true;
+		if (done)
+			done(c, arg);
+	}
+	for (; k < b->n; k++) {
+		const char *name;
+		int dfd;
+		if (!b->v[k].temp)
+			continue;
+		dfd = host_parent(x, &x->ch->v[b->v[k].i], &name);
+		if (dfd >= 0)
+			unlinkat(dfd, b->v[k].tmp, 0);
+	}
+	batch_drop(b, 0);
+	if (done)
+		done(NULL, arg);
+	return r;
+}
+
+/* Step 4: the renames and removals on disk, before the box forgets its copies. */
+static void sync_layers(struct ctx *x, const bool *committed)
+{
+	bool *used = xcalloc(x->ch->nlayers + 1, sizeof(bool));
+	int *fds = xcalloc(x->ch->nlayers + 1, sizeof(int));
+	size_t n = 0;
+	bool failed = false;
+
+	for (size_t i = 0; i < x->ch->n; i++)
+		if (committed[i])
+			used[x->ch->v[i].layer] = true;
+	for (size_t l = 0; l < x->ch->nlayers; l++) {
+		int root = used[l] ? host_root(x, l) : -1;
+		if (root < 0)
+			continue;
+		fds[n] = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n] < 0)
+			failed = true;
+		else
+			n++;
+	}
+	if (sync_fds(fds, n) < 0 || failed)
+		sync(); /* a layer dir we may not read: the whole system then */
+	for (size_t k = 0; k < n; k++)
+		close(fds[k]);
+	free(fds);
+	free(used);
 }
 
 /* Give committed directories the box's mode, deepest first. */
@@ -855,7 +1332,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 {
 	for (size_t i = x->ch->n; i-- > 0;) {
 		const struct change *c = &x->ch->v[i];
-		_cleanup_close_ int dfd = -1;
+		int dfd = -1;
 		const char *name;
 
 		if (!committed[i] || c->kind != KIND_DIR || c->type == CHANGE_DELETED)
@@ -876,7 +1353,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 static bool still_same(struct ctx *x, const struct change *c)
 {
 	const char *name;
-	_cleanup_close_ int dfd = host_parent(x, c, &name);
+	int dfd = host_parent(x, c, &name);
 	struct stat hst;
 
 	if (dfd < 0)
@@ -1007,7 +1484,7 @@ static void forget_committed(struct ctx *x, const bool *committed)
 	for (size_t i = 0; i < ndirs; i++) { /* 1 */
 		struct change probe = {.rel = dirs[i].rel, .layer = dirs[i].layer};
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 		_cleanup_close_ int fd = -1;
 		char v[4];
 
@@ -1023,7 +1500,7 @@ static void forget_committed(struct ctx *x, const bool *committed)
 		bool stale = i >= ch->n;
 		const struct change *c = stale ? &ch->stale[i - ch->n] : &ch->v[i];
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 
 		if (stale ? !in_selection(x->opts, c->path) || !still_same(x, c) : !committed[i])
 			continue;
@@ -1043,9 +1520,10 @@ static void forget_committed(struct ctx *x, const bool *committed)
 		    xasprintf("%s/%s", ch->layers[dirs[i].layer].path, dirs[i].rel);
 		ssize_t j = changes_find(ch, path);
 		const char *name;
-		_cleanup_close_ int pfd = -1;
+		int pfd = -1;
 
-		if ((j >= 0 && !committed[j]) ||
+		if ((i + 1 < ndirs && !upper_dir_cmp(&dirs[i + 1], &dirs[i])) ||
+		    (j >= 0 && !committed[j]) ||
 		    under_kept(kept, nkept, dirs[i].layer, dirs[i].rel))
 			continue;
 		if ((pfd = upper_parent(x, &probe, &name)) >= 0)
@@ -1063,23 +1541,39 @@ int commit_apply(const struct changes *ch, const bool *selected, const struct co
 		 void (*done)(const struct change *c, void *arg), void *arg, struct error *err)
 {
 	_cleanup_free_ bool *committed = xcalloc(ch->n, sizeof(bool));
+	struct batch b = {.max = batch_size()};
 	struct ctx x;
 	int r = 0;
 
+	b.v = xcalloc(4 * b.max + 1, sizeof(*b.v));
 	ctx_init(&x, ch, opts);
 	for (size_t i = 0; i < ch->n && r == 0; i++) {
+		struct staged *s = &b.v[b.n];
+
 		if (!selected[i])
 			continue;
-		r = apply_one(&x, &ch->v[i], err);
-		if (r == 0) {
-			committed[i] = true;
-			if (done)
-				done(&ch->v[i], arg);
-		}
+		*s = (struct staged){.i = i, .fd = -1};
+		r = stage_one(&x, &ch->v[i], s, err);
+		if (r < 0)
+			break;
+		b.n++;
+		if (s->fd >= 0)
+			b.nfiles++;
+		/* Entries without an fd count too: the batch is bounded in memory as well. */
+		if (b.nfiles >= b.max || b.n >= 4 * b.max)
+			r = flush_batch(&x, &b, committed, done, arg, err);
 	}
+	/* What was staged before a failure is committed all the same, in order. */
+	if (b.n > 0) {
+		struct error e2;
+		if (flush_batch(&x, &b, committed, done, arg, r < 0 ? &e2 : err) < 0)
+			r = -1;
+	}
+	free(b.v);
 	/* Even after a failure: what reached the host has its final mode. */
 	if (finish_dirs(&x, committed, r < 0 ? &(struct error){0} : err) < 0)
 		r = -1;
+	sync_layers(&x, committed);
 	forget_committed(&x, committed);
 	ctx_release(&x);
 	return r;

@@ -9,8 +9,11 @@
  * redirect a write.
  *
  * Each file, symlink or fifo is written under a temporary name in its
- * target's directory (".hutch-commit-" and 12 random characters), made
- * durable, and renamed over the target, so a kill at any moment leaves
+ * target's directory (".hutch-commit-" and 12 random characters; a file
+ * where the host has none as an O_TMPFILE, linked in), or is the box's own
+ * file renamed from its upper dir where that gives what a copy would (see
+ * may_move in commit.c); in batches, made durable with one syncfs before
+ * any is renamed over its target, so a kill or a crash at any moment leaves
  * every target entirely old or entirely new. A deleted directory is renamed
  * to such a name before its tree is removed. Leftovers of a killed commit
  * are removed by the next commit that writes in that directory (a temporary
@@ -38,6 +41,7 @@
 struct commit_opts {
 	const char *box;    /* the box's name, for messages */
 	bool force;	    /* overwrite host entries changed after the box copied them */
+	bool allow_setuid;  /* commit files flagged setuid, setgid or caps (changes.h) */
 	char *const *paths; /* the PATH arguments (normalized); none: everything */
 	size_t npaths;
 };
@@ -48,11 +52,21 @@ struct commit_problems {
 };
 
 /*
+ * Whether name is one commit gives its temporary entries on the host:
+ * ".hutch-commit-" and exactly 12 characters of [a-z0-9], nothing else
+ * (".hutch-commit-notes" is a user's file). diff does not show such host
+ * entries, and commit removes them as leftovers of a killed commit.
+ */
+bool commit_is_temp_name(const char *name);
+
+/*
  * Check the selected changes before anything is changed: adds to selected[]
  * the new directories the selected changes need as parents, then reports in
  * problems every change that cannot be committed: a conflict (unless
- * opts->force), a host directory the caller cannot write, a parent reached
- * through a symlink, an entry hutch cannot recreate. Returns -1 only when
+ * opts->force), a file flagged setuid, setgid or caps (unless
+ * opts->allow_setuid; caps need root even then), a host directory the
+ * caller cannot write, a parent reached through a symlink, an entry hutch
+ * cannot recreate (a device node or socket). Returns -1 only when
  * the check itself fails.
  */
 int commit_check(const struct changes *ch, bool *selected, const struct commit_opts *opts,
@@ -61,9 +75,10 @@ void commit_problems_release(struct commit_problems *problems);
 
 /*
  * Apply the selected changes in order, calling done(change, arg) after
- * each; then remove what was committed from the box. Stops at the first
- * change that fails (a conflict that appeared since commit_check included);
- * what was committed before it stays committed.
+ * each, and done(NULL, arg) after each batch of them; then, once the host
+ * side is on disk, remove what was committed from the box. Stops at the
+ * first change that fails (a conflict that appeared since commit_check
+ * included); what was committed before it stays committed.
  */
 int commit_apply(const struct changes *ch, const bool *selected, const struct commit_opts *opts,
 		 void (*done)(const struct change *c, void *arg), void *arg, struct error *err);

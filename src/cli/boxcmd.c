@@ -112,7 +112,11 @@ void boxcmd_print_change(FILE *f, const struct change *c)
 {
 	static const char letters[] = "AMD";
 
-	fprintf(f, "%c %s %llu ", letters[c->type], change_kind_name(c->kind), c->size);
+	fprintf(f, "%c %s", letters[c->type], change_kind_name(c->kind));
+	for (unsigned b = 1; b <= CHANGE_CAPS; b <<= 1)
+		if (c->flags & b)
+			fprintf(f, ",%s", change_flag_name(b));
+	fprintf(f, " %llu ", c->size);
 	boxcmd_print_path(f, c->path);
 	putc('\n', f);
 }
@@ -121,8 +125,20 @@ void boxcmd_print_change_json(FILE *f, const struct change *c)
 {
 	fputs("{\"path\":", f);
 	json_write_string(f, c->path);
-	fprintf(f, ",\"change\":\"%s\",\"kind\":\"%s\",\"size\":%llu}", change_type_name(c->type),
+	fprintf(f, ",\"change\":\"%s\",\"kind\":\"%s\",\"size\":%llu", change_type_name(c->type),
 		change_kind_name(c->kind), c->size);
+	if (c->flags) {
+		const char *sep = "";
+		fputs(",\"flags\":[", f);
+		for (unsigned b = 1; b <= CHANGE_CAPS; b <<= 1) {
+			if (c->flags & b) {
+				fprintf(f, "%s\"%s\"", sep, change_flag_name(b));
+				sep = ",";
+			}
+		}
+		putc(']', f);
+	}
+	putc('}', f);
 }
 
 char **boxcmd_paths(int n, char **args)

@@ -28,9 +28,12 @@ struct boxcmd_lock {
 int boxcmd_lock(const char *box_dir, const char *name, struct boxcmd_lock *lock, struct error *err);
 void boxcmd_unlock(struct boxcmd_lock *lock);
 
-/* "A file 12 /path": one change as diff and commit print it. */
+/*
+ * "A file 12 /path": one change as diff and commit print it; flags follow
+ * the kind ("A file,setuid,caps 12 /path").
+ */
 void boxcmd_print_change(FILE *f, const struct change *c);
-/* {"path":...,"change":...,"kind":...,"size":...} */
+/* {"path":...,"change":...,"kind":...,"size":...} and "flags":[...] when there are any */
 void boxcmd_print_change_json(FILE *f, const struct change *c);
 
 /*

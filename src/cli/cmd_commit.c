@@ -13,29 +13,39 @@
 
 static void commit_help(void)
 {
-	printf("usage: hutch commit [--dry-run] [--force] BOX [PATH...]\n\n"
+	printf("usage: hutch commit [--dry-run] [--force] [--allow-setuid] BOX [PATH...]\n\n"
 	       "Apply what box BOX changed to the host, and remove it from the box:\n"
 	       "every change, or those at or below the PATHs (with the new directories\n"
 	       "they need). Each file is replaced atomically: a kill at any moment\n"
 	       "leaves it entirely old or entirely new, and running commit again\n"
 	       "completes the commit. Before changing anything, every change is\n"
 	       "checked; if one cannot be made, or the host changed it after the box\n"
-	       "copied it (a conflict), nothing is changed.\n\n"
-	       "  -n, --dry-run  print what would change, change nothing\n"
-	       "  -f, --force    overwrite host changes the box has not seen\n"
-	       "  -h, --help     show this help\n");
+	       "copied it (a conflict), nothing is changed. A file the box made setuid\n"
+	       "or setgid, or gave file capabilities, is refused unless --allow-setuid;\n"
+	       "fifos are committed, sockets and device nodes never.\n\n"
+	       "  -n, --dry-run     print what would change, change nothing\n"
+	       "  -f, --force       overwrite host changes the box has not seen\n"
+	       "      --allow-setuid  commit setuid, setgid and capability files too\n"
+	       "  -h, --help        show this help\n");
 }
 
+/* Each change as it reaches the host; flushed once per batch on disk (c NULL). */
 static void print_done(const struct change *c, void *arg)
 {
-	boxcmd_print_change(stdout, c);
-	fflush(stdout);
+	if (c)
+		boxcmd_print_change(stdout, c);
+	else
+		fflush(stdout);
 }
 
 static int commit_box(const char *name, const char *box_dir, char **paths, size_t npaths,
-		      bool dry_run, bool force)
+		      bool dry_run, bool force, bool allow_setuid)
 {
-	struct commit_opts opts = {.box = name, .force = force, .paths = paths, .npaths = npaths};
+	struct commit_opts opts = {.box = name,
+				   .force = force,
+				   .allow_setuid = allow_setuid,
+				   .paths = paths,
+				   .npaths = npaths};
 	struct commit_problems problems;
 	_cleanup_free_ bool *selected = NULL;
 	struct changes ch;
@@ -81,6 +91,7 @@ int cmd_commit(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"allow-setuid", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -88,7 +99,7 @@ int cmd_commit(int argc, char **argv)
 	struct boxcmd_lock lock;
 	struct store store;
 	struct error err;
-	bool dry_run = false, force = false;
+	bool dry_run = false, force = false, allow_setuid = false;
 	char **paths;
 	int c, status;
 
@@ -100,6 +111,9 @@ int cmd_commit(int argc, char **argv)
 			break;
 		case 'f':
 			force = true;
+			break;
+		case 'S':
+			allow_setuid = true;
 			break;
 		case 'h':
 			commit_help();
@@ -127,7 +141,8 @@ int cmd_commit(int argc, char **argv)
 		return EXIT_HUTCH_FAILED;
 	}
 	status =
-	    commit_box(argv[optind], box_dir, paths, (size_t)(argc - optind - 1), dry_run, force);
+	    commit_box(argv[optind], box_dir, paths, (size_t)(argc - optind - 1), dry_run, force,
+		       allow_setuid);
 	boxcmd_unlock(&lock);
 	boxcmd_paths_free(paths);
 	return status;

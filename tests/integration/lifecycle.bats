@@ -306,8 +306,150 @@ A file 6 $WORK/other.txt"
 	expect_output ""
 }
 
+# check_old_or_new: every f$i on the host is wholly old (i+2000 'o's) or
+# wholly new (i+6000 'N's); every n$i (new in the box) is wholly new on the
+# host or still in the box: never partial, never gone from both.
+check_old_or_new()
+{
+	local up
+	up=$(store_path A "$WORK/t")
+	awk -v up="$up" '
+		{
+			name = FILENAME; sub(/.*\//, "", name); i = substr(name, 2) + 0
+			if (name ~ /^f/ && $0 ~ /^o+$/ && length($0) == i + 2000) next
+			if ($0 ~ /^N+$/ && length($0) == i + 6000) next
+			print "partial: " FILENAME " (" length($0) " bytes)"; bad = 1
+		}
+		END { exit bad }' t/f* $(ls t/n* 2> /dev/null) || return 1
+	[ "$(ls t | grep -c '^f')" = 400 ] || { echo "a host file is gone"; ls t | head; return 1; }
+	for i in $(seq 0 199); do
+		[ -f "t/n$i" ] || [ -f "$up/n$i" ] || { echo "n$i is gone from both host and box"; return 1; }
+	done
+}
+
+@test "kill -9 at random moments of a commit of many files leaves each old or new, loses none, and a rerun completes" {
+	require_userns
+	mkdir t
+	# 400 files on the host, replaced by the box; 200 new ones: distinct sizes and markers.
+	(cd t && awk 'BEGIN { for (i = 0; i < 400; i++) { s = sprintf("%*s", i + 2000, ""); gsub(/ /, "o", s); printf "%s", s > ("f" i); close("f" i) } }')
+	in_box A sh -c 'cd t && awk "BEGIN { for (i = 0; i < 400; i++) { s = sprintf(\"%*s\", i + 6000, \"\"); gsub(/ /, \"N\", s); printf \"%s\", s > (\"f\" i); close(\"f\" i) } for (i = 0; i < 200; i++) { s = sprintf(\"%*s\", i + 6000, \"\"); gsub(/ /, \"N\", s); printf \"%s\", s > (\"n\" i); close(\"n\" i) } }"'
+	check_old_or_new
+
+	for attempt in 1 2 3 4 5 6; do
+		"$HUTCH" commit A > /dev/null 2>&1 &
+		pid=$!
+		BG_PIDS+=("$pid")
+		# Later and later into the commit (it restarts each time): each phase gets hit.
+		sleep "$(printf '0.%02d' $(((attempt - 1) * 15 + RANDOM % 10)))"
+		kill -KILL "$pid" 2> /dev/null || true
+		wait "$pid" || true
+		check_old_or_new
+		# For the record (bats -t shows it): how many were new when killed.
+		echo "# kill $attempt: $(cat t/f* | tr -cd N | wc -c) bytes new on the host" >&3
+	done
+
+	hrun commit A
+	expect_status 0
+	(cd t && for i in $(seq 0 399); do [ "$(wc -c < "f$i")" = $((i + 6000)) ]; done)
+	(cd t && for i in $(seq 0 199); do [ "$(wc -c < "n$i")" = $((i + 6000)) ]; done)
+	check_old_or_new
+	! commit_temp_exists
+	! compgen -G "t/.hutch-commit-*" > /dev/null
+	hrun diff A
+	expect_output ""
+	# What was committed has left the box.
+	[ -z "$(ls -A "$(store_path A "$WORK/t")" 2> /dev/null)" ]
+}
+
+@test "diff flags setuid, setgid and file capabilities; commit refuses them unless --allow-setuid, changing nothing" {
+	require_userns
+	command -v setcap > /dev/null || skip "setcap (libcap2-bin) is not installed"
+	cp /bin/true plain
+	in_box A sh -c 'cp /bin/true suid && chmod 4755 suid; cp /bin/true sgid && chmod 2755 sgid; chmod 4755 plain; echo ok > normal'
+	"$HUTCH" run --box A --root -- sh -c 'cp /bin/true capfile && setcap cap_net_raw+ep capfile' ||
+		skip "setcap in a --root box failed"
+	hrun diff A
+	expect_status 0
+	size=$(stat -c %s /bin/true)
+	expect_output "A file,caps $size $WORK/capfile
+A file 3 $WORK/normal
+M file,setuid $size $WORK/plain
+A file,setgid $size $WORK/sgid
+A file,setuid $size $WORK/suid"
+	hrun diff --json A
+	[ "$(jq -c '[.[] | select(.flags) | {p: (.path | split("/") | last), f: .flags}]' <<< "$output")" = \
+		'[{"p":"capfile","f":["caps"]},{"p":"plain","f":["setuid"]},{"p":"sgid","f":["setgid"]},{"p":"suid","f":["setuid"]}]' ]
+	[ "$(jq '[.[] | select(.path | endswith("/normal")) | has("flags")] | .[0]' <<< "$output")" = false ]
+
+	hrun commit A
+	expect_status 125
+	expect_contains "$stderr" "hutch: cannot commit '$WORK/suid': the box made it setuid (commit it with --allow-setuid if you trust it)"
+	expect_contains "$stderr" "hutch: cannot commit '$WORK/sgid': the box made it setgid"
+	expect_contains "$stderr" "hutch: cannot commit '$WORK/plain': the box made it setuid"
+	expect_contains "$stderr" "hutch: cannot commit '$WORK/capfile': the box made it carry file capabilities"
+	# All or nothing: not even the harmless file.
+	expect_no_file normal
+	expect_no_file suid
+	[ "$(stat -c %a plain)" = 755 ]
+
+	hrun commit --allow-setuid A suid sgid plain normal
+	expect_status 0
+	[ "$(stat -c %a suid)" = 4755 ]
+	[ "$(stat -c %a plain)" = 4755 ]
+	[ "$(cat normal)" = ok ]
+	if [ "$(id -u)" -eq 0 ]; then
+		hrun commit --allow-setuid A
+		expect_status 0
+		[ -n "$(getcap capfile)" ]
+	else
+		hrun commit --allow-setuid A
+		expect_status 125
+		[ "$stderr" = "hutch: cannot commit '$WORK/capfile': it carries file capabilities, which only root can give on the host" ]
+		expect_no_file capfile
+	fi
+}
+
+@test "fifos are committed; sockets are refused with the reason, and naming the other paths commits them" {
+	require_userns
+	command -v python3 > /dev/null || skip "python3 is needed to bind a unix socket"
+	in_box A sh -c 'mkfifo ff && echo x > f && python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\"sock\")"'
+	hrun commit A
+	expect_status 125
+	[ "$stderr" = "hutch: cannot commit '$WORK/sock': it is a socket, and hutch commits none (name the other PATHs to commit them, or reset the box)" ]
+	expect_no_file ff
+	expect_no_file f
+	hrun commit A ff f
+	expect_status 0
+	[ -p ff ]
+	[ "$(cat f)" = x ]
+	hrun diff A
+	expect_output "A other 0 $WORK/sock"
+}
+
+@test "a user's own .hutch-commit-notes shows in diff and is committed, deleted too" {
+	require_userns
+	mkdir d
+	echo mine > d/.hutch-commit-notes
+	echo mine2 > d/.hutch-commit-abcdefghijkl1
+	in_box A sh -c 'echo notes > .hutch-commit-notes; rm -rf d; mkdir d'
+	hrun diff A
+	expect_status 0
+	expect_output "A file 6 $WORK/.hutch-commit-notes
+D file 6 $WORK/d/.hutch-commit-abcdefghijkl1
+D file 5 $WORK/d/.hutch-commit-notes"
+	hrun commit A
+	expect_status 0
+	[ "$(cat .hutch-commit-notes)" = notes ]
+	expect_no_file d/.hutch-commit-notes
+	expect_no_file d/.hutch-commit-abcdefghijkl1
+	hrun diff A
+	expect_output ""
+}
+
 @test "a second command on a box waits for the commit in progress: the commit completes, then the reset" {
 	require_userns
+	# On the host already: commit writes the new one under a temporary name.
+	echo old > big.bin
 	in_box A sh -c 'head -c 100M /dev/urandom > big.bin'
 	new=$(hash_of "$(store_path A "$WORK/big.bin")")
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "box/changes.h"
+#include "box/commit.h"
 #include "common/json.h"
 #include "common/util.h"
 
@@ -235,6 +236,43 @@ static void every_kind_of_change_is_classified_in_byte_order(void **state)
 	changes_release(&ch);
 }
 
+static void commit_temp_names_are_exactly_those_commit_makes(void **state)
+{
+	static const char *const ours[] = {".hutch-commit-abcdef123456", ".hutch-commit-000000000000",
+					   ".hutch-commit-zzzzzzzzzzzz"};
+	static const char *const users[] = {
+	    ".hutch-commit-notes",	    ".hutch-commit-",		".hutch-commit-abcdef12345",
+	    ".hutch-commit-abcdef1234567", ".hutch-commit-ABCDEF123456", ".hutch-commit-abcdef12345-",
+	    "x.hutch-commit-abcdef123456", ".hutch-commit-abcdef12345.", ".hutch-commi-abcdef123456",
+	};
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(*ours); i++)
+		assert_true(commit_is_temp_name(ours[i]));
+	for (size_t i = 0; i < sizeof(users) / sizeof(*users); i++)
+		if (commit_is_temp_name(users[i]))
+			fail_msg("'%s' taken for a temporary name of commit", users[i]);
+}
+
+/* Below a dir the box replaced, a user's file named like commit's is a deletion; commit's own is not. */
+static void only_commit_leftovers_are_hidden_from_the_diff(void **state)
+{
+	struct fixture *fx = *state;
+	char *d = xasprintf("%s/data/d", fx->host);
+	struct changes ch;
+	struct error err;
+
+	assert_int_equal(mkdir_p(d, 0755, &err), 0);
+	put(d, ".hutch-commit-notes", "the user's\n");
+	put(d, ".hutch-commit-abcdef123456", "half a file\n");
+	mkd(fx->upper, "d", 0755);
+	opaque(fx->upper, "d");
+	assert_int_equal(changes_collect(&ch, fx->box, fx->host, &err), 0);
+	assert_int_equal(ch.n, 1);
+	expect_change(&ch, 0, "/data/d/.hutch-commit-notes", CHANGE_DELETED, KIND_FILE, 11);
+	changes_release(&ch);
+	free(d);
+}
+
 static void sort_order_is_bytewise_with_parents_first(void **state)
 {
 	struct fixture *fx = *state;
@@ -355,6 +393,9 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(selection_matches_paths_at_or_below, setup, teardown),
 	    cmocka_unit_test(paths_are_normalized_without_resolving),
+	    cmocka_unit_test(commit_temp_names_are_exactly_those_commit_makes),
+	    cmocka_unit_test_setup_teardown(only_commit_leftovers_are_hidden_from_the_diff, setup,
+					    teardown),
 	    cmocka_unit_test(json_strings_are_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -453,6 +453,36 @@ static void a_new_file_below_a_new_dir_brings_the_dir_along(void **state)
 	assert_true(exists(fx->upper, "other"));
 }
 
+/* A box's hard link would share the inode with the host: such a file is copied, not moved. */
+static void a_file_the_box_hard_linked_is_copied_not_moved(void **state)
+{
+	struct fixture *fx = *state;
+	char *sel[] = {"/data/a"};
+	char *a = at(fx->upper, "a"), *b = at(fx->upper, "b"), *ha = at(fx->data, "a");
+	struct stat ua, hst;
+
+	put(fx->upper, "a", "shared\n");
+	assert_int_equal(link(a, b), 0);
+	put(fx->upper, "alone", "alone\n");
+	commit(fx, sel, 1, false);
+	expect_content(fx->data, "a", "shared\n");
+	assert_int_equal(stat(b, &ua), 0);
+	assert_int_equal(stat(ha, &hst), 0);
+	assert_false(ua.st_ino == hst.st_ino && ua.st_dev == hst.st_dev);
+	/* The box writing its other name later leaves the host's file alone. */
+	put(fx->upper, "b", "changed in the box\n");
+	expect_content(fx->data, "a", "shared\n");
+	/* A file of one link is moved: the same inode, nothing copied. */
+	assert_int_equal(stat(at(fx->upper, "alone"), &ua), 0);
+	commit(fx, NULL, 0, false);
+	assert_int_equal(stat(at(fx->data, "alone"), &hst), 0);
+	assert_int_equal(ua.st_ino, hst.st_ino);
+	expect_content(fx->data, "alone", "alone\n");
+	free(a);
+	free(b);
+	free(ha);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +495,7 @@ int main(void)
 	    T(a_partial_commit_below_an_opaque_dir_keeps_the_box_view),
 	    T(leftovers_of_a_killed_commit_are_cleaned_and_ignored),
 	    T(a_new_file_below_a_new_dir_brings_the_dir_along),
+	    T(a_file_the_box_hard_linked_is_copied_not_moved),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
