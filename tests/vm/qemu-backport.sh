@@ -18,7 +18,10 @@
 # installed (a simulated install on the host's dpkg status), so what the host
 # lacks, or has older than backports' QEMU needs, is fetched, and nothing
 # else. MIRROR overrides the Debian mirror (default: the host's own, from its
-# apt sources). Nothing is fetched again when OUT_DIR holds the same version.
+# apt sources); DPKG_STATUS the dpkg status file resolved against (default
+# the host's, /var/lib/dpkg/status: another one shows what a host with
+# other packages would fetch). Nothing is fetched again when OUT_DIR holds
+# the same version.
 set -eu
 
 out=$1
@@ -52,7 +55,7 @@ mkdir -p "$apt/etc/preferences.d" "$apt/state/lists/partial" "$apt/cache/archive
 # apt-get only updates its own lists, simulates, and downloads.
 set -- -o Dir::Etc::SourceList="$apt/etc/sources.list" -o Dir::Etc::SourceParts=/nonexistent \
 	-o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts="$apt/etc/preferences.d" \
-	-o Dir::State="$apt/state" -o Dir::State::status=/var/lib/dpkg/status \
+	-o Dir::State="$apt/state" -o Dir::State::status="${DPKG_STATUS:-/var/lib/dpkg/status}" \
 	-o Dir::Cache="$apt/cache" -o Debug::NoLocking=1 -o APT::Sandbox::User=root
 echo "qemu-backport: apt-get update ($mirror $suite)"
 apt-get "$@" -qq update || die "apt-get update of $mirror $suite failed"
