@@ -14,6 +14,7 @@
 # The console log of each trial is kept in RESULTS.d/.
 #
 #   bench/vm-reliability.sh N RESULTS LABEL=QEMU [LABEL=QEMU...]
+#   bench/vm-reliability.sh summary RESULTS     the counts per QEMU, as a table
 #
 # e.g. bench/vm-reliability.sh 30 /var/tmp/rel.txt \
 #        qemu7=qemu-system-x86_64 qemu10=build/vm/qemu/bin/qemu-system-x86_64
@@ -22,9 +23,40 @@
 # L2 vCPU counts, "1 4 4 4"). Appends to RESULTS, so an interrupted series
 # can be continued with START=<next trial>.
 set -eu
-cd "$(dirname "$0")/.."
+
+# Per label: trials, each result, median and slowest wall time of the ok trials.
+summary()
+{
+	awk '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		q = f["qemu"]; if (!(q in n)) order[++nq] = q
+		n[q]++; c[q, f["result"]]++
+		if (f["result"] == "ok") { k = ++nok[q]; secs[q, k] = f["secs"] + 0 }
+	} END {
+		print "| QEMU | trials | ok | triple-fault | l2-hang | l1-hang | crash | wall s per ok trial (median, max) |"
+		print "|---|---|---|---|---|---|---|---|"
+		for (j = 1; j <= nq; j++) {
+			q = order[j]; m = nok[q]
+			# insertion sort of this label'"'"'s times
+			for (a = 2; a <= m; a++) for (b = a; b > 1 && secs[q, b - 1] > secs[q, b]; b--) {
+				t = secs[q, b]; secs[q, b] = secs[q, b - 1]; secs[q, b - 1] = t }
+			med = m ? secs[q, int((m + 1) / 2)] : "-"; mx = m ? secs[q, m] : "-"
+			printf "| %s | %d | %d | %d | %d | %d | %d | %s, %s |\n", q, n[q], c[q, "ok"], c[q, "triple-fault"],
+				c[q, "l2-hang"], c[q, "l1-hang"], c[q, "crash"], med, mx
+		}
+	}' "$1"
+}
+if [ "$1" = summary ]; then
+	summary "$2"
+	exit 0
+fi
+
 N=$1 results=$2
 shift 2
+# Absolute, before the cd below.
+mkdir -p "$(dirname "$results")"
+results=$(cd "$(dirname "$results")" && pwd)/$(basename "$results")
+cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 START=${START:-1}
 mkdir -p "$results.d"
@@ -65,3 +97,4 @@ while [ "$i" -le "$N" ]; do
 	done
 	i=$((i + 1))
 done
+summary "$results"
