@@ -81,7 +81,7 @@ setup_file()
 	done
 	# Root runs the checks as root in L1; anyone else runs them as a user
 	# without privileges there too (given access to /dev/kvm, as a kvm group does).
-	# QEMU 7.2's TCG now and then hangs the L1 guest itself (docs/vm.md,
+	# QEMU's TCG (7.2 more than 10.0) now and then hangs the L1 guest (docs/vm.md,
 	# "the L1 bench"): all of it runs in ~2 minutes, so past 7 it is hung,
 	# and it is run once more, in plain sight. Twice hung fails every check.
 	local attempt
