@@ -5,7 +5,10 @@
 #   make vm-assets    fetch the Debian cloud kernel and busybox-static with
 #                     apt-get download (nothing is installed on the host),
 #                     build the initramfs, put both in $(VM_CACHE) and
-#                     copy them to build/vm, where build/hutch finds them.
+#                     copy them to build/vm, where build/hutch finds them;
+#                     and the test bench's own QEMU 10.0 from
+#                     bookworm-backports (tests/vm/qemu-backport.sh, the
+#                     same way: nothing installed), linked as build/vm/qemu.
 #
 # VM_CACHE defaults to $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm).
 
@@ -29,11 +32,13 @@ $(BUILD)/guest/hutch-probe: src/guest/probe.c
 
 vm-assets: $(BUILD)/vm/.stamp
 
-$(BUILD)/vm/.stamp: $(GUEST_BINS) src/vmm/vm-assets.sh
+$(BUILD)/vm/.stamp: $(GUEST_BINS) src/vmm/vm-assets.sh tests/vm/qemu-backport.sh
 	src/vmm/vm-assets.sh "$(VM_CACHE)" $(GUEST_BINS)
+	tests/vm/qemu-backport.sh "$(VM_CACHE)/qemu"
 	@mkdir -p $(BUILD)/vm
 	cp "$(VM_CACHE)/vmlinuz" "$(VM_CACHE)/initramfs.cpio" "$(VM_CACHE)/kernel-release" \
 	   "$(VM_CACHE)/busybox" "$(VM_CACHE)/l1-modules.cpio" $(BUILD)/vm/
+	ln -sfn "$(abspath $(VM_CACHE))/qemu" $(BUILD)/vm/qemu
 	touch $@
 
 # The VM tests alone (they boot an outer QEMU guest when this host's KVM cannot).

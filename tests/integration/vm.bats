@@ -65,8 +65,12 @@ setup_file()
 			sh "$REPO_ROOT/tests/vm/vm-checks.sh" >"$VM_RESULTS" 2>&1
 		return 0
 	fi
-	if ! command -v qemu-system-x86_64 >/dev/null; then
-		export VM_SKIP="no hardware KVM here and no qemu-system-x86_64 to emulate a KVM host (apt-get install qemu-system-x86)"
+	# The emulator l1-run.sh will use: $QEMU, the bench's own QEMU 10.0 in
+	# build/vm/qemu (make vm-assets), or the host's.
+	local qemu
+	qemu=$(. "$REPO_ROOT/tests/vm/qemu.sh" && l1_qemu "$assets")
+	if ! command -v "$qemu" >/dev/null; then
+		export VM_SKIP="no hardware KVM here and no $qemu to emulate a KVM host (make vm-assets, or apt-get install qemu-system-x86)"
 		return 0
 	fi
 	for f in "$assets/busybox" "$assets/l1-modules.cpio" "$guest/hutch-probe"; do
@@ -77,7 +81,7 @@ setup_file()
 	done
 	# Root runs the checks as root in L1; anyone else runs them as a user
 	# without privileges there too (given access to /dev/kvm, as a kvm group does).
-	# QEMU 7.2's TCG now and then hangs the L1 guest itself (docs/vm.md,
+	# QEMU's TCG (7.2 more than 10.0) now and then hangs the L1 guest (docs/vm.md,
 	# "the L1 bench"): all of it runs in ~2 minutes, so past 7 it is hung,
 	# and it is run once more, in plain sight. Twice hung fails every check.
 	local attempt
@@ -93,6 +97,7 @@ setup_file()
 		fi
 		echo "# INFO the L1 guest did not finish within 420 s (last line: $(tail -n 1 "$VM_RESULTS")); running it once more" >&3
 	done
+	grep "^l1-run: QEMU" "$VM_RESULTS" | head -n 1 | sed 's/^l1-run: /# INFO L1 emulator: /' >&3 || true
 	# A boot retried after a triple fault of the emulator (vm-checks.sh) is
 	# no failure, but it is shown.
 	grep "^INFO retried" "$VM_RESULTS" | sed 's/^/# /' >&3 || true
@@ -100,7 +105,7 @@ setup_file()
 		return 0 # each test fails, showing the log
 	fi
 	if grep -q "^L1: no /dev/kvm" "$VM_RESULTS"; then
-		export VM_SKIP="the emulated L1 guest offers no /dev/kvm (this QEMU emulates no SVM: $(qemu-system-x86_64 --version | head -n1))"
+		export VM_SKIP="the emulated L1 guest offers no /dev/kvm (this QEMU emulates no SVM: $("$qemu" --version | head -n1))"
 	fi
 }
 

@@ -12,7 +12,9 @@
 # build/hutch), VM_ASSETS (default build/vm), GUEST_BIN (build/guest),
 # L1_SMP (2), L1_MEM (2048 MiB), L1_TIMEOUT (seconds, 900), L1_AS_NOBODY
 # (1: run SCRIPT as user nobody, with /dev/kvm opened up to it), L1_ACCEL
-# (QEMU's -accel, default tcg).
+# (QEMU's -accel, default tcg), QEMU (the emulator; default: the bench's own
+# QEMU 10.0 that make vm-assets puts in VM_ASSETS/qemu, else the host's
+# qemu-system-x86_64; tests/vm/qemu.sh).
 set -eu
 
 script=$1
@@ -22,13 +24,16 @@ hutch=${HUTCH:-build/hutch}
 assets=${VM_ASSETS:-build/vm}
 guest_bin=${GUEST_BIN:-build/guest}
 bb=$assets/busybox
-qemu=${QEMU:-qemu-system-x86_64}
+# shellcheck source=tests/vm/qemu.sh
+. "$here/qemu.sh"
+qemu=$(l1_qemu "$assets")
 
 for f in "$hutch" "$assets/vmlinuz" "$assets/initramfs.cpio" "$assets/l1-modules.cpio" "$bb" \
 	"$guest_bin/hutch-probe"; do
 	[ -r "$f" ] || { echo "l1-run: missing $f (run 'make vm-assets')" >&2; exit 2; }
 done
-command -v "$qemu" >/dev/null || { echo "l1-run: no $qemu (apt-get install qemu-system-x86)" >&2; exit 2; }
+command -v "$qemu" >/dev/null || { echo "l1-run: no $qemu (make vm-assets, or apt-get install qemu-system-x86)" >&2; exit 2; }
+echo "l1-run: $("$qemu" --version | head -n 1) ($qemu)" >&2
 
 # Absolute: the archive below is written from inside the new root.
 bb=$(cd "$(dirname "$bb")" && pwd)/busybox
