@@ -58,6 +58,9 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS) $(PKG_LIBS)
 
+# test_serial watches the UART's interrupt line in place of KVM's (tests/unit/test_serial.c).
+$(BUILD)/tests/unit/test_serial: private HUTCH_CFLAGS += -Wl,--wrap=vm_set_irq
+
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) -o $@ $<
@@ -125,6 +128,24 @@ uninstall:
 	for d in $(DESTDIR)$(VM_INSTALL_DIR) $(DESTDIR)$(PREFIX)/lib/hutch; do \
 		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
+
+# libFuzzer targets (Debian's clang and libclang-rt-14-dev): `make fuzz`
+# builds build/tests/fuzz/fuzz_*; tests/run-all runs each for a bounded time
+# on its seeds in tests/fuzz/corpus/NAME/. Each links only the sources it
+# fuzzes. clang's -Wformat=2 also flags error.c's vsnprintf of a va_list.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BINS := $(BUILD)/tests/fuzz/fuzz_control
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+check: fuzz
+
+$(BUILD)/tests/fuzz/fuzz_control: tests/fuzz/fuzz_control.c src/box/control.c src/common/util.c \
+                                  src/common/error.c src/box/control.h src/common/util.h src/common/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

@@ -25,6 +25,7 @@ struct request_header {
 	uint64_t fingerprint;
 	uint64_t plan_hash;
 };
+_Static_assert(sizeof(struct request_header) == REQUEST_HEADER_SIZE, "the request header's size");
 
 static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
 {
@@ -141,36 +142,61 @@ static int split(char *blob, size_t len, size_t *off, char **out, uint32_t count
 	return 0;
 }
 
-int request_recv(int sock, struct request *req, struct error *err)
+int request_header_len(const void *header, uint32_t *len, struct error *err)
 {
 	struct request_header h;
-	size_t nfds, off = 0;
 
-	memset(req, 0, sizeof(*req));
-	for (int i = 0; i < CONTROL_MAX_FDS; i++)
-		req->fds[i] = -1;
-	if (recv_with_fds(sock, &h, sizeof(h), req->fds, &nfds) < 0)
-		return error_set(err, errno, "cannot read a request");
+	memcpy(&h, header, sizeof(h));
 	/* The peer is the same user, but a malformed request must not crash init. */
 	if (h.magic != REQUEST_MAGIC || h.len == 0 || h.len > CONTROL_MAX_REQUEST ||
 	    h.argc == 0 || h.argc > h.len || h.envc > h.len)
 		return error_set(err, EPROTO, "malformed request");
+	*len = h.len;
+	return 0;
+}
+
+int request_parse(struct request *req, const void *header, struct error *err)
+{
+	struct request_header h;
+	uint32_t len;
+	size_t off = 0;
+	char *cwd[2];
+
+	if (request_header_len(header, &len, err) < 0)
+		return -1;
+	memcpy(&h, header, sizeof(h));
 	req->flags = h.flags;
 	req->umask = h.umask & 0777;
 	req->fingerprint = h.fingerprint;
 	req->plan_hash = h.plan_hash;
-	req->blob = xmalloc(h.len);
-	if (read_all(sock, req->blob, h.len) != (ssize_t)h.len)
-		return error_set(err, ECONNRESET, "cannot read a request");
 	req->argv = xcalloc((size_t)h.argc + 1, sizeof(char *));
 	req->envp = xcalloc((size_t)h.envc + 1, sizeof(char *));
-	char *cwd[2];
-	if (split(req->blob, h.len, &off, cwd, 1) < 0 ||
-	    split(req->blob, h.len, &off, req->argv, h.argc) < 0 ||
-	    split(req->blob, h.len, &off, req->envp, h.envc) < 0)
+	if (split(req->blob, len, &off, cwd, 1) < 0 ||
+	    split(req->blob, len, &off, req->argv, h.argc) < 0 ||
+	    split(req->blob, len, &off, req->envp, h.envc) < 0)
 		return error_set(err, EPROTO, "malformed request");
 	req->cwd = cwd[0];
 	return 0;
+}
+
+int request_recv(int sock, struct request *req, struct error *err)
+{
+	unsigned char header[REQUEST_HEADER_SIZE];
+	size_t nfds;
+	uint32_t len;
+
+	memset(req, 0, sizeof(*req));
+	for (int i = 0; i < CONTROL_MAX_FDS; i++)
+		req->fds[i] = -1;
+	if (recv_with_fds(sock, header, sizeof(header), req->fds, &nfds) < 0)
+		return error_set(err, errno, "cannot read a request");
+	/* Checked before the strings are read: len bounds the allocation. */
+	if (request_header_len(header, &len, err) < 0)
+		return -1;
+	req->blob = xmalloc(len);
+	if (read_all(sock, req->blob, len) != (ssize_t)len)
+		return error_set(err, ECONNRESET, "cannot read a request");
+	return request_parse(req, header, err);
 }
 
 void request_release(struct request *req)

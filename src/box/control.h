@@ -58,6 +58,22 @@ int request_send(int sock, const struct request *req, struct error *err);
 int request_recv(int sock, struct request *req, struct error *err);
 void request_release(struct request *req);
 
+/*
+ * The request's wire format, apart from the socket so that the fuzzer
+ * (tests/fuzz/fuzz_control.c) and the unit tests reach what request_recv
+ * does with the bytes: a header of REQUEST_HEADER_SIZE bytes, then the
+ * header's len bytes of NUL-terminated strings (cwd, argv, envp).
+ */
+#define REQUEST_HEADER_SIZE 40
+/* Check a header; *len is then the length of the strings that follow it. */
+int request_header_len(const void *header, uint32_t *len, struct error *err);
+/*
+ * Fill req from header and the strings in req->blob (as long as the header
+ * says); cwd, argv and envp point into the blob. request_release frees what
+ * it holds, also after a failure.
+ */
+int request_parse(struct request *req, const void *header, struct error *err);
+
 /* "/proc/self/fd/N/control", the box's control socket: sun_path is short, a store path need not be. */
 void control_addr(int box_dirfd, struct sockaddr_un *addr);
 /* Connect to the box's control socket; -1 when no box is up. */
