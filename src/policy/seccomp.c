@@ -346,8 +346,13 @@ void supervisor_handle(struct supervisor *s)
 		resp->error = -EPERM;
 	else
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	seccomp_notify_respond(s->notify_fd, resp);
+	/*
+	 * Logged before the answer: a program refused here may exit at once,
+	 * and PID 1 may write the log and end before this thread, were it to
+	 * log after answering, had added the event.
+	 */
 	eventlog_add(s->log, (pid_t)req->pid, event, args, deny ? "denied" : "allowed", why);
+	seccomp_notify_respond(s->notify_fd, resp);
 }
 
 static void *supervisor_thread(void *arg)
