@@ -106,7 +106,7 @@ static int relay(int conn, int sfd, int pidfd, int master, int timer, char *why,
 			ssize_t n = control_recv(conn, &tag, msg, sizeof(msg), fdv, &nfds);
 			for (size_t i = 0; i < nfds; i++)
 				close(fdv[i]);
-			if (n < (ssize_t)sizeof(int) || tag != 'X')
+			if (n < (ssize_t)sizeof(int) || tag != CONTROL_EXIT)
 				return RELAY_LOST;
 			memcpy(&code, msg, sizeof(int));
 			n -= (ssize_t)sizeof(int);
@@ -182,13 +182,13 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 			close(fds[i]);
 		return RETRY;
 	}
-	if (tag == 'E') {
+	if (tag == CONTROL_ERROR) {
 		msg[n] = '\0';
 		return error_set(err, 0, "cannot run in box '%s': %s", opts->name, msg);
 	}
-	if (tag == 'R')
+	if (tag == CONTROL_RESTART)
 		return RETRY; /* an idle box, not this run's: it ends, start a new one */
-	if (tag != 'P' || nfds < 1) {
+	if (tag != CONTROL_PROGRAM || nfds < 1) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		return error_set(err, EPROTO, "cannot run in box '%s'", opts->name);
@@ -202,7 +202,7 @@ static int run_program(int conn, int sfd, const struct box_run_opts *opts, const
 		master = fds[1];
 		tty_setup_pty(master);
 		tty_make_raw();
-		if (write_all(conn, "G", 1) < 0)
+		if (write_all(conn, &(char){CONTROL_GO}, 1) < 0)
 			return RETRY;
 	}
 	if (opts->policy->timeout_ms) {
@@ -501,7 +501,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	    limits_attach(limits, pid, err) < 0)
 		return abort_start(pid, box_dirfd, opts->name, err);
 	/* 'M': PID 1 may plan and mount all but the box's layers... */
-	if (send(sock, "M", 1, MSG_NOSIGNAL) != 1) {
+	if (send(sock, &(char){CONTROL_MOUNT}, 1, MSG_NOSIGNAL) != 1) {
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
@@ -513,7 +513,7 @@ static int start_box(const struct store *store, const struct box_run_opts *opts,
 	mounted = box_lock(box_dir, BOX_LOCK_MOUNTED, BOX_LOCK_EXCLUSIVE, 10000, err);
 	if (mounted < 0)
 		return abort_start(pid, box_dirfd, opts->name, err);
-	if (send(sock, "O", 1, MSG_NOSIGNAL) != 1) {
+	if (send(sock, &(char){CONTROL_LAYERS}, 1, MSG_NOSIGNAL) != 1) {
 		waitpid(pid, &status, 0);
 		return exit_status_code(status);
 	}
@@ -635,7 +635,7 @@ static int refresh_box(const char *box_dir, int conn)
 	char tag, msg[16];
 	struct error err;
 
-	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != 'N' || nfds != 2) {
+	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != CONTROL_NS || nfds != 2) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		return -1;

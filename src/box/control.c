@@ -278,7 +278,7 @@ void control_end_idle(const char *box_dir)
 	if (conn < 0 || setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		return;
 	/* First the box's namespaces ('N'), which this caller has no use for. */
-	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != 'N') {
+	if (control_recv(conn, &tag, msg, sizeof(msg), fds, &nfds) < 0 || tag != CONTROL_NS) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		return;

@@ -31,6 +31,18 @@
 
 #include "common/error.h"
 
+/* The tag byte of each control message (the protocol above). */
+enum control_tag {
+	CONTROL_MOUNT = 'M',    /* creator -> init: plan and mount all but the box's layers */
+	CONTROL_LAYERS = 'O',   /* creator -> init: the last run let go of the layers; mount them */
+	CONTROL_NS = 'N',       /* init -> client: fds of the box's user and mount namespaces */
+	CONTROL_PROGRAM = 'P',  /* init -> client: the program's pidfd (+ pty master) */
+	CONTROL_ERROR = 'E',    /* init -> client: a one-line error */
+	CONTROL_RESTART = 'R',  /* init -> client: the idle box ends instead; start a new one */
+	CONTROL_GO = 'G',       /* client -> init: the pty has its size; the program may start */
+	CONTROL_EXIT = 'X',     /* init -> client: the program's exit code (int) */
+};
+
 #define CONTROL_MAX_FDS 3
 #define CONTROL_MAX_REQUEST (4u << 20) /* argv + environment, bytes */
 

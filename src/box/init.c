@@ -167,7 +167,7 @@ static _Noreturn void start_program(struct request *req, int conn, const char *p
 			close(fd);
 	}
 	/* With a terminal, wait until the client has set its size. */
-	if (pts && (read_all(conn, &go, 1) != 1 || go != 'G'))
+	if (pts && (read_all(conn, &go, 1) != 1 || go != CONTROL_GO))
 		_exit(EXIT_HUTCH_FAILED);
 	umask((mode_t)req->umask);
 	limits_apply_child(policy, limits);
@@ -187,7 +187,7 @@ static _Noreturn void start_program(struct request *req, int conn, const char *p
 
 static void reply_error(int conn, const char *msg)
 {
-	control_send(conn, 'E', msg, strlen(msg), NULL, 0);
+	control_send(conn, CONTROL_ERROR, msg, strlen(msg), NULL, 0);
 }
 
 /*
@@ -230,7 +230,7 @@ static pid_t serve(const struct box_init *init, int conn, bool idle)
 	if (end_for(init, &req, idle)) {
 		/* Gone before the client hears: its retry must not find this box. */
 		unlinkat(init->box_dirfd, "control", 0);
-		control_send(conn, 'R', NULL, 0, NULL, 0);
+		control_send(conn, CONTROL_RESTART, NULL, 0, NULL, 0);
 		request_release(&req);
 		return SERVE_END;
 	}
@@ -269,7 +269,7 @@ static pid_t serve(const struct box_init *init, int conn, bool idle)
 	pidfd = pidfd_open(pid, 0);
 	fds[0] = pidfd;
 	fds[1] = master;
-	if (pidfd < 0 || control_send(conn, 'P', NULL, 0, fds, master >= 0 ? 2 : 1) < 0) {
+	if (pidfd < 0 || control_send(conn, CONTROL_PROGRAM, NULL, 0, fds, master >= 0 ? 2 : 1) < 0) {
 		kill(pid, SIGKILL);
 		return pid; /* reaped like any other; the client is gone */
 	}
@@ -288,7 +288,7 @@ static void send_code(const struct client *c)
 		memcpy(buf + sizeof(int), c->why, n);
 		len += n;
 	}
-	control_send(c->conn, 'X', buf, len, NULL, 0);
+	control_send(c->conn, CONTROL_EXIT, buf, len, NULL, 0);
 }
 
 /*
@@ -498,7 +498,7 @@ static _Noreturn void box_loop(const struct box_init *init, int notify_fd)
 			struct timeval tv = {.tv_sec = 5};
 			/* A request comes at once; a client that stalls must not stall the box. */
 			if (conn >= 0 && setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-			    control_send(conn, 'N', NULL, 0, ns_fds, 2) == 0)
+			    control_send(conn, CONTROL_NS, NULL, 0, ns_fds, 2) == 0)
 				clients[nclients++] = (struct client){.conn = conn, .pid = -1};
 			else if (conn >= 0)
 				close(conn);
@@ -661,7 +661,7 @@ static int build_root(const struct box_init *init, struct error *err)
 		r = box_root_mount(&init->root, &p.plan, err);
 	}
 	/* 'O': the box's last run has unmounted its layers (box.c). */
-	if (r == 0 && (read_all(init->sock, &go, 1) != 1 || go != 'O'))
+	if (r == 0 && (read_all(init->sock, &go, 1) != 1 || go != CONTROL_LAYERS))
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	if (r == 0)
 		r = box_root_finish(&init->root, &p.plan, err);
@@ -682,7 +682,7 @@ void box_init_main(const struct box_init *init)
 	close(init->lock_fds[1]);
 	/* Nothing else hutch or its caller had open may reach the programs. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	if (read_all(init->sock, &go, 1) != 1)
+	if (read_all(init->sock, &go, 1) != 1 || go != CONTROL_MOUNT)
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	/*
 	 * No program in the box may ptrace PID 1 (a --root one could, having

@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static inline void cleanup_freep(void *p)
@@ -38,10 +40,23 @@ static inline void cleanup_closedirp(DIR **d)
 		closedir(*d);
 }
 
+/* A child that must not outlive the scope: killed and reaped. */
+static inline void cleanup_pidp(pid_t *pid)
+{
+	if (*pid > 0) {
+		int saved = errno;
+		kill(*pid, SIGKILL);
+		while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		errno = saved;
+	}
+}
+
 #define _cleanup_free_ __attribute__((cleanup(cleanup_freep)))
 #define _cleanup_close_ __attribute__((cleanup(cleanup_closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(cleanup_fclosep)))
 #define _cleanup_closedir_ __attribute__((cleanup(cleanup_closedirp)))
+#define _cleanup_pid_ __attribute__((cleanup(cleanup_pidp)))
 
 #define steal_ptr(p)                                                                               \
 	({                                                                                         \
@@ -54,6 +69,14 @@ static inline int steal_fd(int *fd)
 {
 	int r = *fd;
 	*fd = -1;
+	return r;
+}
+
+/* Keep the child: the scope no longer kills it. */
+static inline pid_t steal_pid(pid_t *pid)
+{
+	pid_t r = *pid;
+	*pid = -1;
 	return r;
 }
 
