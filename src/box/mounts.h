@@ -80,11 +80,6 @@ void box_trash_empty(int box_dirfd);
  */
 void box_work_release(int box_dirfd);
 
-/* Bind src (recursively) on target, optionally read-only. */
-int mount_bind(const char *src, const char *target, bool read_only, struct error *err);
-/* Create a mount point: a directory, or an empty file, as mode says. */
-int make_target(const char *target, mode_t mode, struct error *err);
-
 /*
  * In a box's PID 1, between runs: empty /dev/shm, remove from /dev
  * whatever the box did not make there itself, and put back the modes of

@@ -10,9 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "box/mounts.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/mount.h"
 #include "common/util.h"
 #include "policy/access.h"
 #include "policy/eventlog.h"
