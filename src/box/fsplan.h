@@ -21,26 +21,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
-
-struct mount_entry {
-	char *path;   /* mount point, octal escapes decoded */
-	char *fstype; /* "ext4", "tmpfs", "fuse.portal", ... */
-};
-
-struct mount_table {
-	struct mount_entry *v;
-	size_t n;
-};
-
-/* Parse /proc/self/mountinfo text; later entries shadow earlier ones. */
-int mount_table_parse(struct mount_table *mt, const char *text, struct error *err);
-int mount_table_read(struct mount_table *mt, struct error *err);
-void mount_table_release(struct mount_table *mt);
-
-/* The topmost mount on exactly path, or NULL. */
-const struct mount_entry *mount_table_find(const struct mount_table *mt, const char *path);
-/* True if some mount point lies strictly below path. */
-bool mount_table_has_below(const struct mount_table *mt, const char *path);
+#include "common/mountinfo.h"
 
 /* Filesystems with files of their own, which get a copy-on-write overlay. */
 bool fstype_is_pseudo(const char *fstype);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/mountinfo.h"
 #include "common/util.h"
 #include "policy/limits.h"
 #include "common/banned.h"
@@ -297,23 +298,6 @@ static void cgroup_make(struct limits *l, const char *dir, const char *box_name,
 	l->cgroup_fd = cfd;
 }
 
-/* Unescape a mountinfo field in place ("\040" is a blank). */
-static void unescape_octal(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
 /*
  * This process's cgroup v2 folder: its path from /proc/self/cgroup's
  * "0::/PATH" line, under the cgroup2 mount whose root holds it. NULL, with
@@ -322,11 +306,10 @@ static void unescape_octal(char *s)
 static char *own_cgroup_dir(char *why, size_t len)
 {
 	_cleanup_free_ char *cg = NULL;
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
+	struct mount_table mt;
 	struct error ignored;
 	const char *path = NULL;
-	size_t cap = 0;
+	char *dir = NULL;
 	bool mounted = false;
 
 	cg = read_file("/proc/self/cgroup", 65536, &ignored);
@@ -343,29 +326,24 @@ static char *own_cgroup_dir(char *why, size_t len)
 			 "this process is in no cgroup v2 (no 0:: line in /proc/self/cgroup)");
 		return NULL;
 	}
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER */
-		char *fields[5], *save = NULL, *sep = strstr(line, " - ");
-		int n = 0;
+	if (mount_table_read(&mt, &ignored) < 0)
+		mt = (struct mount_table){0}; /* said as "not mounted", below */
+	for (size_t i = 0; i < mt.n; i++) {
+		const struct mount_entry *m = &mt.v[i];
 
-		if (!sep || strncmp(sep, " - cgroup2 ", 11))
+		if (strcmp(m->fstype, "cgroup2"))
 			continue;
 		mounted = true;
-		for (char *t = strtok_r(line, " ", &save); t && n < 5;
-		     t = strtok_r(NULL, " ", &save))
-			fields[n++] = t;
-		if (n < 5)
-			continue;
-		unescape_octal(fields[3]);
-		unescape_octal(fields[4]);
-		const char *root = fields[3];
-		if (!strcmp(root, "/"))
-			return strcmp(path, "/") ? xasprintf("%s%s", fields[4], path)
-						 : xstrdup(fields[4]);
-		if (path_is_within(path, root))
-			return xasprintf("%s%s", fields[4], path + strlen(root));
+		if (!strcmp(m->root, "/"))
+			dir = strcmp(path, "/") ? xasprintf("%s%s", m->path, path) : xstrdup(m->path);
+		else if (path_is_within(path, m->root))
+			dir = xasprintf("%s%s", m->path, path + strlen(m->root));
+		if (dir)
+			break;
 	}
+	mount_table_release(&mt);
+	if (dir)
+		return dir;
 	if (mounted)
 		snprintf(why, len, "this process's cgroup %s is outside the cgroup v2 mounts",
 			 path);

@@ -20,7 +20,7 @@ static const char mountinfo[] =
 	"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
 	"28 27 0:25 / /mnt/with\\040space/inner ro,nosuid shared:5 - tmpfs none ro\n"
 	"29 27 0:26 / /etc/resolv.conf rw - ext4 /dev/vda rw\n"
-	"30 27 0:27 / /var/lib/cg rw - cgroup2 cgroup2 rw\n";
+	"30 27 0:27 /box\\040a /var/lib/cg rw - cgroup2 cgroup2 rw\n";
 
 static void mountinfo_is_parsed_and_unescaped(void **state)
 {
@@ -37,7 +37,26 @@ static void mountinfo_is_parsed_and_unescaped(void **state)
 	assert_false(mount_table_has_below(&mt, "/usr"));
 	assert_non_null(mount_table_find(&mt, "/etc/resolv.conf"));
 	assert_null(mount_table_find(&mt, "/etc"));
+	assert_string_equal(mt.v[4].root, "/box a");
+	assert_string_equal(mt.v[4].fstype, "cgroup2");
 	mount_table_release(&mt);
+}
+
+static void octal_escapes_are_decoded_and_nothing_else(void **state)
+{
+	static const char *const cases[][2] = {
+		{"a\\040b", "a b"},	     {"\\011\\012\\134", "\t\n\\"},
+		{"end\\", "end\\"},	     {"\\04", "\\04"}, /* too short */
+		{"\\400x", "\\400x"}, /* above \\377: not an escape */
+		{"\\08", "\\08"},	     {"", ""},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = xstrdup(cases[i][0]);
+		octal_unescape(s);
+		assert_string_equal(s, cases[i][1]);
+		free(s);
+	}
 }
 
 static void garbage_mountinfo_is_refused(void **state)
@@ -292,6 +311,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mountinfo_is_parsed_and_unescaped),
 		cmocka_unit_test(garbage_mountinfo_is_refused),
+		cmocka_unit_test(octal_escapes_are_decoded_and_nothing_else),
 		cmocka_unit_test(plan_splits_only_where_mounts_are),
 		cmocka_unit_test(unprivileged_plans_skip_overlays_where_nothing_can_change),
 		cmocka_unit_test(pseudo_and_real_filesystems_are_told_apart),
