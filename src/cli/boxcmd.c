@@ -73,39 +73,7 @@ void boxcmd_unlock(struct boxcmd_lock *lock)
 
 void boxcmd_print_path(FILE *f, const char *path)
 {
-	const unsigned char *p = (const unsigned char *)path;
-	bool plain = true;
-
-	for (; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			plain = false;
-	if (plain) {
-		fputs(path, f);
-		return;
-	}
-	putc('"', f);
-	for (p = (const unsigned char *)path; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\%03o", *p);
-			else
-				putc(*p, f);
-		}
-	}
-	putc('"', f);
+	term_write_string(f, path, TERM_QUOTE_PATH);
 }
 
 void boxcmd_print_change(FILE *f, const struct change *c)

@@ -23,6 +23,7 @@
 #include "cli/boxcmd.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "policy/eventlog.h"
 #include "common/banned.h"
@@ -57,65 +58,6 @@ static void log_help(void)
 	       "  -h, --help    show this help\n");
 }
 
-/*
- * Is c safe to print as is in an unquoted word? Bytes of UTF-8 sequences
- * are (jansson has checked the encoding), except for C1 controls.
- */
-static bool plain_byte(unsigned char c)
-{
-	return c > 0x20 && c != 0x7f && c != '"' && c != '\\' && c != '\'' && c != '$' &&
-	       c != '`' && c != ';' && c != '&' && c != '|' && c != '<' && c != '>' && c != '(' &&
-	       c != ')' && c != '*' && c != '?' && c != '[' && c != ']' && c != '{' && c != '}' &&
-	       c != '#' && c != '~' && c != '!';
-}
-
-/* U+0080..U+009F as UTF-8 (0xC2 0x80..0x9F): C1 controls, which some terminals obey. */
-static bool c1_control(const unsigned char *s)
-{
-	return s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
-}
-
-/*
- * Print s so that it is one unambiguous word on one line: as is when
- * plain, else in double quotes with C escapes (as git quotes odd paths).
- * With loose, blanks and shell characters are left alone and only
- * controls are escaped (for sentences such as "why").
- */
-static void print_str(FILE *f, const char *s, bool loose)
-{
-	const unsigned char *p;
-	bool plain = *s != '\0';
-
-	for (p = (const unsigned char *)s; *p && plain; p++)
-		if (loose ? (*p < 0x20 || *p == 0x7f || c1_control(p))
-			  : (!plain_byte(*p) || c1_control(p)))
-			plain = false;
-	if (plain) {
-		fputs(s, f);
-		return;
-	}
-	if (!loose)
-		putc('"', f);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' && !loose)
-			fputs("\\\"", f);
-		else if (*p == '\\' && !loose)
-			fputs("\\\\", f);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\%03o", *p);
-		else if (c1_control(p))
-			fprintf(f, "\\u%04x", *++p);
-		else
-			putc(*p, f);
-	}
-	if (!loose)
-		putc('"', f);
-}
-
 /* A value of args in compact form: strings as words, arrays as a,b, objects as JSON. */
 static void print_value(FILE *f, const json_t *v)
 {
@@ -124,7 +66,7 @@ static void print_value(FILE *f, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		print_str(f, json_string_value(v), false);
+		term_write_string(f, json_string_value(v), TERM_QUOTE_WORD);
 		break;
 	case JSON_INTEGER:
 		fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -152,7 +94,7 @@ static void print_value(FILE *f, const json_t *v)
 	case JSON_OBJECT: {
 		char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
 		if (text)
-			print_str(f, text, true);
+			term_write_string(f, text, TERM_QUOTE_LOOSE);
 		free(text);
 		break;
 	}
@@ -190,11 +132,11 @@ static void print_args(FILE *f, const json_t *args)
 		port = NULL;
 	if (unix_sock) {
 		fputs(abstract ? "unix:@" : "unix:", f);
-		print_str(f, path, false);
+		term_write_string(f, path, TERM_QUOTE_WORD);
 		sep = " ";
 	} else if (path) {
 		const char *base = strrchr(path, '/');
-		print_str(f, path, false);
+		term_write_string(f, path, TERM_QUOTE_WORD);
 		sep = " ";
 		json_array_foreach(argv, i, v)
 		{
@@ -212,10 +154,10 @@ static void print_args(FILE *f, const json_t *args)
 		fputs(sep, f);
 		if (port && strchr(addr, ':') && addr[0] != '[') {
 			putc('[', f);
-			print_str(f, addr, false);
+			term_write_string(f, addr, TERM_QUOTE_WORD);
 			putc(']', f);
 		} else {
-			print_str(f, addr, false);
+			term_write_string(f, addr, TERM_QUOTE_WORD);
 		}
 		if (port)
 			fprintf(f, ":%" JSON_INTEGER_FORMAT, json_integer_value(port));
@@ -223,7 +165,7 @@ static void print_args(FILE *f, const json_t *args)
 	}
 	if (sys) {
 		fputs(sep, f);
-		print_str(f, sys, false);
+		term_write_string(f, sys, TERM_QUOTE_WORD);
 		sep = " ";
 	}
 	json_object_foreach((json_t *)args, key, v)
@@ -237,7 +179,7 @@ static void print_args(FILE *f, const json_t *args)
 		if (shown)
 			continue;
 		fputs(sep, f);
-		print_str(f, key, false);
+		term_write_string(f, key, TERM_QUOTE_WORD);
 		putc('=', f);
 		print_value(f, v);
 		sep = " ";
@@ -263,7 +205,7 @@ static void print_time(FILE *f, const char *stamp)
 	}
 	if (!rest || strcmp(rest, "Z") || (t = timegm(&tm)) == (time_t)-1 ||
 	    !localtime_r(&t, &tm)) {
-		print_str(f, stamp, false);
+		term_write_string(f, stamp, TERM_QUOTE_WORD);
 		return;
 	}
 	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
@@ -303,17 +245,17 @@ static void print_event(const json_t *ev)
 
 	print_time(stdout, str_of(ev, "time"));
 	printf("  %6" JSON_INTEGER_FORMAT "  ", json_integer_value(json_object_get(ev, "pid")));
-	print_str(stdout, str_of(ev, "event"), false);
+	term_write_string(stdout, str_of(ev, "event"), TERM_QUOTE_WORD);
 	fputs("  ", stdout);
 	if (args)
 		print_args(stdout, args);
 	else
 		putchar('-');
 	fputs("  ", stdout);
-	print_str(stdout, str_of(ev, "verdict"), false);
+	term_write_string(stdout, str_of(ev, "verdict"), TERM_QUOTE_WORD);
 	if (why) {
 		fputs("  (", stdout);
-		print_str(stdout, why, true);
+		term_write_string(stdout, why, TERM_QUOTE_LOOSE);
 		putchar(')');
 	}
 	putchar('\n');

@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,4 +103,65 @@ char *json_quote(const char *s)
 		return xstrdup("\"\"");
 	}
 	return buf;
+}
+
+/* U+0080..U+009F as UTF-8 (0xC2 0x80..0x9F): C1 controls, which some terminals obey. */
+static bool c1_control(const unsigned char *s)
+{
+	return s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+}
+
+/* Is c a byte a shell would read as is in an unquoted word? */
+static bool shell_plain(unsigned char c)
+{
+	return c > 0x20 && !strchr("\"\\'$`;&|<>()*?[]{}#~!", c);
+}
+
+static bool term_plain(const unsigned char *p, enum term_quote how)
+{
+	if (*p < 0x20 || *p == 0x7f || c1_control(p))
+		return false;
+	switch (how) {
+	case TERM_QUOTE_PATH:
+		return *p != '"' && *p != '\\';
+	case TERM_QUOTE_WORD:
+		return shell_plain(*p);
+	case TERM_QUOTE_LOOSE:
+		break;
+	}
+	return true;
+}
+
+void term_write_string(FILE *f, const char *s, enum term_quote how)
+{
+	const unsigned char *p;
+	bool quote = how != TERM_QUOTE_LOOSE;
+	bool plain = how != TERM_QUOTE_WORD || *s != '\0';
+
+	for (p = (const unsigned char *)s; *p && plain; p++)
+		plain = term_plain(p, how);
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	if (quote)
+		putc('"', f);
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' && quote)
+			fputs("\\\"", f);
+		else if (*p == '\\' && quote)
+			fputs("\\\\", f);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\%03o", *p);
+		else if (c1_control(p))
+			fprintf(f, "\\u%04x", *++p);
+		else
+			putc(*p, f);
+	}
+	if (quote)
+		putc('"', f);
 }

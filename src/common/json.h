@@ -1,5 +1,8 @@
 /*
- * Just enough JSON output for hutch's --json modes.
+ * Escaping of untrusted strings for output: JSON for the --json modes, and
+ * quoting for a terminal (paths in diff and commit, words of the event log).
+ *
+ * JSON: just enough for hutch's --json modes.
  *
  * Strings come from the filesystem, where a name is any bytes but '/' and
  * NUL, so they are escaped: '"', '\\' and control characters as JSON escapes,
@@ -19,6 +22,19 @@ void json_write_string(FILE *f, const char *s);
 
 /* s as a quoted JSON string, newly allocated. */
 char *json_quote(const char *s);
+
+/*
+ * For a terminal, as git quotes odd paths: s as is when it is plain, else
+ * in double quotes with C escapes (\" \\ \n \t, \ooo for other controls,
+ * \u00XX for C1 controls, which some terminals obey), so that it is one
+ * unambiguous word on one line.
+ */
+enum term_quote {
+	TERM_QUOTE_PATH,  /* plain: no control, '"' or '\\' */
+	TERM_QUOTE_WORD,  /* plain also means no blank and no shell character; "" is quoted */
+	TERM_QUOTE_LOOSE, /* never quoted: only controls are escaped (for sentences) */
+};
+void term_write_string(FILE *f, const char *s, enum term_quote how);
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if s starts an invalid one. */
 size_t utf8_sequence_length(const unsigned char *s);
