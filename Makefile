@@ -21,7 +21,13 @@ HUTCH_PKGS += libseccomp
 # which is built by its own rules (static, for inside the guest).
 SRCS := $(shell find src -name '*.c' -not -path 'src/guest/*' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
-LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
+# libhutch.a: the box, its policy, its network and what they stand on, for
+# every front end: the CLI, the unit tests, later an OCI runtime and the
+# init inside a VM. The CLI and the VMM link it; it calls neither.
+LIBHUTCH_SRCS := $(filter src/box/% src/policy/% src/net/% src/common/%,$(SRCS))
+LIBHUTCH_OBJS := $(LIBHUTCH_SRCS:%.c=$(BUILD)/%.o)
+LIBHUTCH := $(BUILD)/libhutch.a
+FRONT_OBJS := $(filter-out $(LIBHUTCH_OBJS) $(BUILD)/src/main.o,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -47,16 +53,21 @@ STATIC ?= 1
 HUTCH_LDFLAGS = $(if $(filter 1,$(STATIC)),-static-pie)
 PKG_STATIC = $(if $(filter 1,$(STATIC)),--static)
 
-$(BUILD)/hutch: $(OBJS)
+$(LIBHUTCH): $(LIBHUTCH_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/hutch: $(BUILD)/src/main.o $(FRONT_OBJS) $(LIBHUTCH)
 	$(CC) $(LDFLAGS) $(HUTCH_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs $(PKG_STATIC) $(HUTCH_PKGS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+# Unit tests link the library, and the VMM's and CLI's objects for theirs.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(FRONT_OBJS) $(LIBHUTCH)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS) $(PKG_LIBS)
+	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(FRONT_OBJS) $(LIBHUTCH) $(CMOCKA_LIBS) $(LDLIBS) $(PKG_LIBS)
 
 # test_serial watches the UART's interrupt line in place of KVM's (tests/unit/test_serial.c).
 $(BUILD)/tests/unit/test_serial: private HUTCH_CFLAGS += -Wl,--wrap=vm_set_irq
