@@ -264,3 +264,35 @@ void box_unlock_idle(struct box_idle_lock *lock)
 		close(lock->mounted);
 	lock->running = lock->mounted = -1;
 }
+
+/* The profile the box was made with, remembered in its directory. */
+char *store_box_profile(const struct store *store, const char *name)
+{
+	_cleanup_free_ char *dir = store_box_dir(store, name);
+	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
+	struct error ignored;
+	char *s = read_file(path, 256, &ignored);
+
+	if (s)
+		s[strcspn(s, "\n")] = '\0';
+	if (s && !*s) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+void store_box_remember_profile(const struct store *store, const char *name, const char *profile)
+{
+	_cleanup_free_ char *dir = store_box_dir(store, name);
+	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
+	_cleanup_free_ char *tmp = xasprintf("%s/.profile.tmp", dir);
+	_cleanup_free_ char *line = xasprintf("%s\n", profile);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return;
+	if (write_all(fd, line, strlen(line)) == 0 && fsync(fd) == 0)
+		rename(tmp, path);
+	close(fd);
+}

@@ -57,6 +57,10 @@ bool store_box_exists(const struct store *store, const char *name);
 
 /* Newly allocated paths inside the store. */
 char *store_box_dir(const struct store *store, const char *name);
+/* The profile box name was made with (boxes/NAME/profile), or NULL. */
+char *store_box_profile(const struct store *store, const char *name);
+/* Remember profile for the box's later runs; best effort (atomic, or nothing). */
+void store_box_remember_profile(const struct store *store, const char *name, const char *profile);
 char *store_layer_dir(const struct store *store, const char *name, const char *host_path);
 
 /*

@@ -12,9 +12,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "policy/access.h"
 #include "policy/policy.h"
-#include "policy/profile.h"
 #include "common/banned.h"
 
 static void run_help(void)
@@ -72,46 +70,6 @@ static void add_path(struct strlist *l, const char *opt, const char *arg)
 	paths = boxcmd_paths(1, in);
 	strlist_add(l, paths[0]);
 	boxcmd_paths_free(paths);
-}
-
-static bool listed(const struct strlist *l, const char *path)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], path))
-			return true;
-	return false;
-}
-
-/* The profile the box was made with, remembered in its directory. */
-static char *remembered_profile(const struct store *store, const char *name)
-{
-	_cleanup_free_ char *dir = store_box_dir(store, name);
-	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
-	struct error ignored;
-	char *s = read_file(path, 256, &ignored);
-
-	if (s)
-		s[strcspn(s, "\n")] = '\0';
-	if (s && !*s) {
-		free(s);
-		s = NULL;
-	}
-	return s;
-}
-
-static void remember_profile(const struct store *store, const char *name, const char *profile)
-{
-	_cleanup_free_ char *dir = store_box_dir(store, name);
-	_cleanup_free_ char *path = xasprintf("%s/profile", dir);
-	_cleanup_free_ char *tmp = xasprintf("%s/.profile.tmp", dir);
-	_cleanup_free_ char *line = xasprintf("%s\n", profile);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd < 0)
-		return;
-	if (write_all(fd, line, strlen(line)) == 0 && fsync(fd) == 0)
-		rename(tmp, path);
-	close(fd);
 }
 
 int cmd_run(int argc, char **argv)
@@ -226,65 +184,11 @@ int cmd_run(int argc, char **argv)
 	return r;
 }
 
-/* The profile's policy with the command line's on top, plus the default hides. */
-static int merge_policy(const struct store *store, const struct box_run_opts *opts,
-			struct policy *out, char **profile_name, struct error *err)
-{
-	const struct policy *cli = opts->policy;
-	_cleanup_free_ char *remembered = NULL;
-	const char *profile = cli ? cli->profile : NULL;
-
-	memset(out, 0, sizeof(*out));
-	out->seccomp = FILTER_DEFAULT;
-	if (!profile)
-		profile = remembered = remembered_profile(store, opts->name);
-	if (profile && profile_load(profile, out, err) < 0)
-		return -1;
-	*profile_name = profile ? xstrdup(profile) : NULL;
-	if (!cli)
-		goto defaults;
-	for (size_t i = 0; i < cli->hide.n; i++)
-		strlist_add(&out->hide, cli->hide.v[i]);
-	for (size_t i = 0; i < cli->read_only.n; i++)
-		strlist_add(&out->read_only, cli->read_only.v[i]);
-	for (size_t i = 0; i < cli->direct.n; i++)
-		strlist_add(&out->direct, cli->direct.v[i]);
-	for (size_t i = 0; i < cli->deny_exec.n; i++)
-		strlist_add(&out->deny_exec, cli->deny_exec.v[i]);
-	if (opts->seccomp_set)
-		out->seccomp = cli->seccomp;
-	out->no_default_hide |= cli->no_default_hide;
-	out->private_tmp |= cli->private_tmp;
-	out->verbose = cli->verbose;
-#define OVERRIDE(field)                                                                            \
-	if (cli->field)                                                                            \
-	out->field = cli->field
-	OVERRIDE(memory);
-	OVERRIDE(cpus_milli);
-	OVERRIDE(pids);
-	OVERRIDE(timeout_ms);
-	OVERRIDE(max_file_size);
-	OVERRIDE(max_open_files);
-#undef OVERRIDE
-defaults:
-	if (!out->no_default_hide) {
-		struct strlist secrets = {0};
-		access_default_hides(getenv("HOME"), &secrets);
-		/* A secret the user opens on purpose (--direct, --read-only) stays visible. */
-		for (size_t i = 0; i < secrets.n; i++)
-			if (!listed(&out->direct, secrets.v[i]) &&
-			    !listed(&out->read_only, secrets.v[i]) &&
-			    !listed(&out->hide, secrets.v[i]))
-				strlist_add(&out->hide, secrets.v[i]);
-		strlist_release(&secrets);
-	}
-	return 0;
-}
-
 int run_in_box(const struct box_run_opts *opts)
 {
 	struct box_run_opts run = *opts;
 	_cleanup_free_ char *profile = NULL;
+	_cleanup_free_ char *remembered = NULL;
 	struct policy policy = {0};
 	struct store store;
 	struct error err;
@@ -294,7 +198,15 @@ int run_in_box(const struct box_run_opts *opts)
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
 	}
-	if (merge_policy(&store, opts, &policy, &profile, &err) < 0) {
+	remembered = opts->policy && opts->policy->profile ? NULL
+								  : store_box_profile(&store, opts->name);
+	struct policy_sources sources = {
+		.cli = opts->policy,
+		.seccomp_set = opts->seccomp_set,
+		.remembered = remembered,
+		.home = getenv("HOME"),
+	};
+	if (policy_build(&sources, &policy, &profile, &err) < 0) {
 		error_print(&err);
 		policy_release(&policy);
 		store_release(&store);
@@ -314,7 +226,7 @@ int run_in_box(const struct box_run_opts *opts)
 		error_print(&err);
 		status = EXIT_HUTCH_FAILED;
 	} else if (opts->policy && opts->policy->profile) {
-		remember_profile(&store, opts->name, opts->policy->profile);
+		store_box_remember_profile(&store, opts->name, opts->policy->profile);
 	}
 	policy_release(&policy);
 	store_release(&store);

@@ -49,6 +49,25 @@ void strlist_release(struct strlist *l);
 
 void policy_release(struct policy *p);
 
+/* What a run's policy is built from (policy_build). */
+struct policy_sources {
+	const struct policy *cli; /* the command line's options, or NULL */
+	bool seccomp_set;         /* the command line named a --seccomp mode */
+	const char *remembered;   /* the profile the box remembers, or NULL */
+	const char *home;         /* whose secrets the default hides cover, or NULL */
+};
+
+/*
+ * Build out, in this order: the profile (cli->profile, else the remembered
+ * one; *profile_name gets its name, NULL if none); the command line on top
+ * (lists are added, limits and seccomp override); then, unless
+ * no-default-hide, the default secret hides (access_default_hides), except
+ * those the lists name with --direct, --read-only or --hide. On failure
+ * out still needs policy_release().
+ */
+int policy_build(const struct policy_sources *src, struct policy *out, char **profile_name,
+		 struct error *err);
+
 /*
  * Continue h with everything in p that shapes a box (not -v), and whether
  * each path it names exists: two runs whose hashes differ would build
