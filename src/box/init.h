@@ -10,9 +10,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 
 #include "box/mounts.h"
 #include "policy/limits.h"
+
+/* What a box's PID 1 records as it builds the box, for the runs that join it. */
+struct box_built {
+	uint64_t plan_hash; /* fsplan_hash() of the plan the root was built from */
+	struct utsname uts; /* host and domain name as the box began, put back between runs */
+};
 
 struct box_init {
 	struct box_root root;
@@ -27,6 +34,7 @@ struct box_init {
 	const struct policy *policy;  /* seccomp, supervisor, limits (root.policy too) */
 	const struct limits *limits;  /* how the limits are enforced */
 	int log_fd;     /* the box's event log */
+	struct box_built built; /* filled in by PID 1 as it builds the box */
 };
 
 /*
@@ -40,7 +48,7 @@ struct box_init {
  * could not start. A client's last message is 'X': an int exit code, then
  * a reason when a limit ended the program.
  */
-_Noreturn void box_init_main(const struct box_init *init);
+_Noreturn void box_init_main(struct box_init *init);
 
 /* Exec argv[0] found in PATH; exits 127 when not found, 126 when not executable. */
 _Noreturn void exec_search(char **argv);

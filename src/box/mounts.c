@@ -2,12 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -586,20 +584,4 @@ void box_work_release(int box_dirfd)
 		if (trash >= 0)
 			(void)renameat(work, "work", trash, name); /* else it stays, readable */
 	}
-}
-
-int net_loopback_up(struct error *err)
-{
-	struct ifreq ifr = {0};
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return error_set(err, errno, "cannot open a socket");
-	memcpy(ifr.ifr_name, "lo", 3);
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return error_set(err, errno, "cannot read the loopback interface");
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return error_set(err, errno, "cannot bring up the loopback interface");
-	return 0;
 }

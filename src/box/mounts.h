@@ -87,7 +87,4 @@ void box_work_release(int box_dirfd);
  */
 int box_dev_reset(void);
 
-/* Bring up the loopback interface of a fresh network namespace. */
-int net_loopback_up(struct error *err);
-
 #endif
