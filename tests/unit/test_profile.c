@@ -2,7 +2,8 @@
  * Profiles (policy/profile.h) and the option parsers they share with
  * `hutch run` (policy/policy.h): a good profile fills the policy, every bad
  * line is refused with FILE:LINE and a reason, and a refused profile
- * changes nothing.
+ * changes nothing. And policy_build(), which puts a run's policy together
+ * from a profile, the profile a box remembers and the command line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -402,6 +403,136 @@ static void seccomp_modes_are_named(void **state)
 	assert_string_equal(err.msg, "invalid seccomp mode '' (default, strict or off)");
 }
 
+/* policy_build(): profile, remembered profile, command line and default hides, in that order. */
+static char build_dir[64];
+
+static int build_setup(void **state)
+{
+	static const char dev[] = "[box]\nhide = /srv/a\nmemory = 512M\npids = 100\nseccomp = strict\n";
+	static const char other[] = "[box]\nhide = /srv/other\n";
+	struct error err;
+
+	snprintf(build_dir, sizeof(build_dir), "/var/tmp/hutch-test-build.XXXXXX");
+	if (!mkdtemp(build_dir))
+		return -1;
+	char *profiles = xasprintf("%s/hutch/profiles", build_dir);
+	char *dev_path = xasprintf("%s/dev.conf", profiles);
+	char *other_path = xasprintf("%s/other.conf", profiles);
+	int r = mkdir_p(profiles, 0700, &err);
+	/* "dev": limits and a hide; "other": what a box may remember */
+	if (r == 0) {
+		write_text(dev_path, dev, strlen(dev));
+		write_text(other_path, other, strlen(other));
+	}
+	setenv("XDG_CONFIG_HOME", build_dir, 1);
+	free(profiles);
+	free(dev_path);
+	free(other_path);
+	return r;
+}
+
+static int build_teardown(void **state)
+{
+	struct error err;
+
+	unsetenv("XDG_CONFIG_HOME");
+	remove_tree(build_dir, &err);
+	return 0;
+}
+
+static bool listed(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return true;
+	return false;
+}
+
+static void the_command_line_goes_on_top_of_the_profile(void **state)
+{
+	struct policy cli = {0}, out;
+	struct policy_sources src = {.cli = &cli, .home = "/home/u"};
+	char *name = NULL;
+	struct error err;
+
+	cli.profile = xstrdup("dev");
+	cli.memory = 1 << 20; /* overrides the profile's 512M */
+	strlist_add(&cli.hide, "/srv/b");
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_string_equal(name, "dev");
+	assert_int_equal(out.memory, 1 << 20);
+	assert_int_equal(out.pids, 100); /* the profile's, where the command line says nothing */
+	assert_true(listed(&out.hide, "/srv/a") && listed(&out.hide, "/srv/b")); /* lists add up */
+	/* seccomp: the profile's, unless the command line named a mode */
+	assert_int_equal(out.seccomp, FILTER_STRICT);
+	policy_release(&out);
+	free(name);
+	src.seccomp_set = true;
+	cli.seccomp = FILTER_OFF;
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_int_equal(out.seccomp, FILTER_OFF);
+	policy_release(&out);
+	free(name);
+	policy_release(&cli);
+}
+
+static void a_remembered_profile_serves_only_when_none_is_named(void **state)
+{
+	struct policy cli = {0}, out;
+	struct policy_sources src = {.cli = &cli, .remembered = "other", .home = "/home/u"};
+	char *name = NULL;
+	struct error err;
+
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_string_equal(name, "other");
+	assert_true(listed(&out.hide, "/srv/other"));
+	policy_release(&out);
+	free(name);
+	cli.profile = xstrdup("dev");
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_string_equal(name, "dev");
+	assert_false(listed(&out.hide, "/srv/other"));
+	policy_release(&out);
+	free(name);
+	policy_release(&cli);
+}
+
+static void secrets_are_hidden_unless_opened_on_purpose(void **state)
+{
+	struct policy cli = {0}, out;
+	struct policy_sources src = {.cli = &cli, .home = "/home/u"};
+	char *name = NULL;
+	struct error err;
+
+	strlist_add(&cli.direct, "/home/u/.aws");
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_null(name);
+	assert_true(listed(&out.hide, "/home/u/.ssh"));
+	assert_false(listed(&out.hide, "/home/u/.aws")); /* --direct opens it */
+	assert_true(listed(&out.direct, "/home/u/.aws"));
+	policy_release(&out);
+	cli.no_default_hide = true;
+	assert_int_equal(policy_build(&src, &out, &name, &err), 0);
+	assert_false(listed(&out.hide, "/home/u/.ssh"));
+	policy_release(&out);
+	policy_release(&cli);
+}
+
+static void a_missing_profile_is_an_error(void **state)
+{
+	struct policy cli = {0}, out;
+	struct policy_sources src = {.cli = &cli};
+	char *name = NULL;
+	struct error err;
+
+	cli.profile = xstrdup("nosuch");
+	assert_int_equal(policy_build(&src, &out, &name, &err), -1);
+	assert_non_null(strstr(err.msg, "nosuch"));
+	assert_null(name);
+	policy_release(&out);
+	policy_release(&cli);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +552,14 @@ int main(void)
 	    cmocka_unit_test(cpus_are_thousandths),
 	    cmocka_unit_test(counts_are_positive_whole_numbers),
 	    cmocka_unit_test(seccomp_modes_are_named),
+	    cmocka_unit_test_setup_teardown(the_command_line_goes_on_top_of_the_profile, build_setup,
+					    build_teardown),
+	    cmocka_unit_test_setup_teardown(a_remembered_profile_serves_only_when_none_is_named,
+					    build_setup, build_teardown),
+	    cmocka_unit_test_setup_teardown(secrets_are_hidden_unless_opened_on_purpose,
+					    build_setup, build_teardown),
+	    cmocka_unit_test_setup_teardown(a_missing_profile_is_an_error, build_setup,
+					    build_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

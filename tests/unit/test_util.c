@@ -1,16 +1,21 @@
 /*
  * The small utilities of common/util.h. Sizes: one syntax for run's
  * --memory and --max-file-size, vm's --memory and the profile keys, so
- * each accepted and refused form is pinned here once.
+ * each accepted and refused form is pinned here once. And escaping for
+ * output (common/json.h): what reaches a terminal or a JSON reader from a
+ * file name or an event is one unambiguous word or string, whatever bytes
+ * it holds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/json.h"
 #include "common/util.h"
 
 static void sizes_take_binary_units(void **state)
@@ -103,12 +108,63 @@ static void a_size_message_names_its_setting(void **state)
 	assert_non_null(strstr(err.msg, "invalid --memory ''"));
 }
 
+static void terminal_quoting_makes_one_word_of_any_bytes(void **state)
+{
+	static const struct {
+		const char *in;
+		enum term_quote how;
+		const char *out;
+	} cases[] = {
+		/* paths: quoted only when odd */
+		{"a/b c.txt", TERM_QUOTE_PATH, "a/b c.txt"},
+		{"caf\xc3\xa9", TERM_QUOTE_PATH, "caf\xc3\xa9"},
+		{"a\"b", TERM_QUOTE_PATH, "\"a\\\"b\""},
+		{"a\\b", TERM_QUOTE_PATH, "\"a\\\\b\""},
+		{"two\nlines\tand\x1b[2J", TERM_QUOTE_PATH, "\"two\\nlines\\tand\\033[2J\""},
+		{"del\x7f", TERM_QUOTE_PATH, "\"del\\177\""},
+		{"c1\xc2\x9b", TERM_QUOTE_PATH, "\"c1\\u009b\""}, /* U+009B: a CSI to some terminals */
+		/* words: blanks and shell characters quote too */
+		{"/usr/bin/make", TERM_QUOTE_WORD, "/usr/bin/make"},
+		{"", TERM_QUOTE_WORD, "\"\""},
+		{"a b", TERM_QUOTE_WORD, "\"a b\""},
+		{"$(id)", TERM_QUOTE_WORD, "\"$(id)\""},
+		{"x;y", TERM_QUOTE_WORD, "\"x;y\""},
+		{"it's", TERM_QUOTE_WORD, "\"it's\""},
+		/* sentences: only controls are escaped */
+		{"no such file", TERM_QUOTE_LOOSE, "no such file"},
+		{"a \"b\"\n", TERM_QUOTE_LOOSE, "a \"b\"\\n"},
+		{"bell\a", TERM_QUOTE_LOOSE, "bell\\007"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		assert_non_null(f);
+		term_write_string(f, cases[i].in, cases[i].how);
+		assert_int_equal(fclose(f), 0);
+		assert_string_equal(buf, cases[i].out);
+		free(buf);
+	}
+}
+
+static void json_strings_are_always_valid(void **state)
+{
+	char *q = json_quote("a\"\\\n\x01\xff\xc3\xa9");
+
+	assert_string_equal(q, "\"a\\\"\\\\\\n\\u0001\\u00ff\xc3\xa9\"");
+	free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(sizes_take_binary_units),
 	    cmocka_unit_test(sizes_are_refused_with_a_reason),
 	    cmocka_unit_test(a_size_message_names_its_setting),
+	    cmocka_unit_test(terminal_quoting_makes_one_word_of_any_bytes),
+	    cmocka_unit_test(json_strings_are_always_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
