@@ -230,6 +230,12 @@ enum box_step box_create(struct box *box, struct error *err)
 	_cleanup_close_ int listener = -1;
 	int sv[2];
 
+	/* Two runs never both start a PID 1: box_run() took it to decide, else take it now. */
+	if (box->setup < 0) {
+		box->setup = box_lock(box->dir, BOX_LOCK_SETUP, BOX_LOCK_EXCLUSIVE, 10000, err);
+		if (box->setup < 0)
+			return BOX_FAILED;
+	}
 	/* An attempt to join may have come first. */
 	box->joins = false;
 	box->plan_hash = 0;

@@ -79,8 +79,9 @@ struct box {
 
 int box_open(struct box *box, const struct box_start *start, struct error *err);
 /*
- * With box->setup held: make and build the box. Takes setup (PID 1 listens
- * for later runs once it is up).
+ * Make and build the box, under its "setup" lock (taken here unless the
+ * caller holds it in box->setup, deciding to join or create); the lock is
+ * released once PID 1 listens for later runs.
  */
 enum box_step box_create(struct box *box, struct error *err);
 /* Join the box that is up, on conn (from control_connect); takes conn. */
@@ -91,8 +92,9 @@ enum box_step box_start(struct box *box, char **argv, struct error *err);
 enum box_step box_wait(struct box *box, struct error *err);
 /*
  * After box_create(), and what came of the run (last, the step that ended
- * it): hand the box over to its unmount holder, or end it. Returns the
- * run's exit code, or -1 with err filled.
+ * it): hand the box over to its unmount holder (BOX_OK), or end it. Returns
+ * the run's exit code, or -1 with err filled (with BOX_FAILED: the failed
+ * step filled it; the box is killed, as one whose program never ran).
  */
 int box_teardown(struct box *box, enum box_step last, struct error *err);
 /* Release what box_open() took (and a joined box's connection). */
