@@ -69,9 +69,6 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(FRONT_OBJS) $(LIBHUTCH)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(FRONT_OBJS) $(LIBHUTCH) $(CMOCKA_LIBS) $(LDLIBS) $(PKG_LIBS)
 
-# test_serial watches the UART's interrupt line in place of KVM's (tests/unit/test_serial.c).
-$(BUILD)/tests/unit/test_serial: private HUTCH_CFLAGS += -Wl,--wrap=vm_set_irq
-
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) -o $@ $<

@@ -4,12 +4,12 @@
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
-#include "vmm/arch/arch.h"
 #include "vmm/kvm.h"
 #include "vmm/memory.h"
 #include "common/banned.h"
 
-int guest_memory_init(struct guest_memory *mem, uint64_t size, struct error *err)
+int guest_memory_init(struct guest_memory *mem, uint64_t size, const struct guest_region *layout,
+		      unsigned n, struct error *err)
 {
 	uint64_t off = 0;
 	void *p;
@@ -28,8 +28,13 @@ int guest_memory_init(struct guest_memory *mem, uint64_t size, struct error *err
 	madvise(p, size, MADV_DONTDUMP);
 	mem->base = p;
 	mem->size = size;
-	mem->nr_regions = vmm_arch_memory_layout(size, mem->regions, VMM_MAX_REGIONS);
+	mem->nr_regions = n < VMM_MAX_REGIONS ? n : VMM_MAX_REGIONS;
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		if (layout[i].size > size - off) {
+			guest_memory_release(mem);
+			return error_set(err, 0, "the guest memory layout is larger than its memory");
+		}
+		mem->regions[i] = layout[i];
 		mem->regions[i].host = mem->base + off;
 		off += mem->regions[i].size;
 	}

@@ -26,8 +26,13 @@ struct guest_memory {
 	struct guest_region regions[VMM_MAX_REGIONS];
 };
 
-/* Map size bytes and lay them out in guest-physical space with vmm_arch_memory_layout(). */
-int guest_memory_init(struct guest_memory *mem, uint64_t size, struct error *err);
+/*
+ * Map size bytes and lay them out in guest-physical space as layout says
+ * (n regions whose sizes add up to size: the architecture's
+ * vmm_arch_memory_layout(); host is filled in here).
+ */
+int guest_memory_init(struct guest_memory *mem, uint64_t size, const struct guest_region *layout,
+		      unsigned n, struct error *err);
 
 /* Hand every region to KVM as a memory slot. */
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, struct error *err);

@@ -10,24 +10,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/arch/arch.h"
 #include "vmm/bus.h"
+#include "vmm/cpio.h"
+#include "vmm/device.h"
 #include "vmm/memory.h"
 #include "vmm/vmm.h"
 
 struct vcpu;
 struct serial;
 
-enum vm_stop_reason {
-	VM_RUNNING = 0,
-	VM_STOP_EXITED,		/* guest init reported the command's status on the exit port */
-	VM_STOP_POWEROFF,	/* ACPI S5 */
-	VM_STOP_REBOOT,		/* i8042 reset or KVM_SYSTEM_EVENT_RESET */
-	VM_STOP_PANIC,		/* pvpanic */
-	VM_STOP_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
-	VM_STOP_INTERNAL_ERROR, /* KVM could not run the guest */
-	VM_STOP_INTERRUPTED,	/* the host asked: Ctrl-C, SIGTERM, the console escape */
-	VM_STOP_HOST_ERROR,	/* hutch itself failed while running */
-};
+/* Devices of one VM, at most. */
+#define VM_MAX_DEVICES 16
 
 struct vm {
 	int kvm_fd;
@@ -39,6 +33,10 @@ struct vm {
 	struct bus mmio;
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
+	/* The devices, in the order they were added (released in reverse). */
+	struct device *devices[VM_MAX_DEVICES];
+	unsigned nr_devices;
+	struct vm_services services; /* what the devices may ask of this VM */
 	struct serial *console; /* ttyS0: guest stdout and the shell */
 	struct serial *errout;	/* ttyS1: guest stderr */
 
@@ -70,5 +68,36 @@ static inline bool vm_stopping(struct vm *vm)
 
 /* Raise or lower an interrupt line of the in-kernel irqchip. */
 void vm_set_irq(struct vm *vm, unsigned irq, bool level);
+
+/*
+ * Building and running a VM, in the stages of vmm_run() (run.c): the boot
+ * inputs checked (load.c), the VM created (vm.c), the images loaded into
+ * its memory (load.c), its devices and vCPUs (vm.c), then run (run.c).
+ * Each stage unwinds with vm_release() / vm_boot_release() whatever it did.
+ */
+struct vm_boot {
+	uint8_t *kernel_image, *initrd_image; /* until they are in guest RAM */
+	size_t kernel_len, initrd_len;
+	struct vmm_kernel k;
+	struct cpio args;      /* the command archive, after the initramfs */
+	char *cmdline;
+	uint64_t total_initrd; /* initramfs, padding and the command archive */
+};
+
+int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct error *err);
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct error *err);
+/* Guest RAM of memory bytes in the architecture's layout, and the boot images in it. */
+int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error *err);
+int vm_create_devices(struct vm *vm, struct error *err);
+int vm_create_vcpus(struct vm *vm, struct error *err);
+void vm_release(struct vm *vm);
+void vm_boot_release(struct vm_boot *b);
+
+/* Fill vm->services: the VM's side of the device interface (vmm/device.h). */
+void vm_services_init(struct vm *vm);
+/* Attach dev to vm's buses and take it; on failure dev is freed. */
+int vm_add_device(struct vm *vm, struct device *dev, struct error *err);
+/* Release every device, last added first. */
+void vm_release_devices(struct vm *vm);
 
 #endif

@@ -2,7 +2,9 @@
  * The VM's I/O bus (vmm/bus.h): devices claim ranges that may not overlap,
  * an access reaches a device only when it lies wholly inside its range,
  * and every other access is refused: reads see all-ones, writes are
- * dropped, and the refusal is counted.
+ * dropped, and the refusal is counted. And the device objects on it
+ * (vmm/device.h): a device's ranges go on the bus it names, and a VM's
+ * devices are released last first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 
 #include "common/util.h"
 #include "vmm/bus.h"
+#include "vmm/device.h"
+#include "vmm/vm.h"
 
 /* A device that records its last access and answers reads with 0xa0 + byte index. */
 struct probe {
@@ -211,6 +215,48 @@ static void each_access_reaches_the_device_whose_range_holds_it(void **state)
 	assert_int_equal(b.calls, 1);
 }
 
+/* The order in which devices were released. */
+static char released[8];
+static size_t nreleased;
+
+static void note_release(struct device *dev)
+{
+	released[nreleased++] = dev->name[0];
+}
+
+static void a_device_lands_on_its_buses_and_is_released_last_first(void **state)
+{
+	struct probe port = {0}, mem = {0};
+	struct device *a = device_new("a", &port), *b = device_new("b", &mem);
+	struct vm vm;
+	struct error err;
+	uint8_t v = 1;
+
+	memset(&vm, 0, sizeof(vm));
+	bus_init(&vm.pio, "pio", false);
+	bus_init(&vm.mmio, "mmio", false);
+	a->release = b->release = note_release;
+	device_add_range(a, DEVICE_PIO, 0x70, 2, probe_access);
+	device_add_range(b, DEVICE_MMIO, 0xd0000000, 0x1000, probe_access);
+	assert_int_equal(vm_add_device(&vm, a, &err), 0);
+	assert_int_equal(vm_add_device(&vm, b, &err), 0);
+	assert_true(bus_access(&vm.pio, 0x71, &v, 1, true));
+	assert_true(bus_access(&vm.mmio, 0xd0000ffc, &v, 1, false));
+	assert_false(bus_access(&vm.mmio, 0x70, &v, 1, false)); /* a port is not an address */
+	assert_int_equal(port.calls, 1);
+	assert_int_equal(mem.calls, 1);
+	/* One that overlaps a claimed range is refused, by name, and is released with the rest. */
+	struct device *c = device_new("c", NULL);
+	c->release = note_release;
+	device_add_range(c, DEVICE_PIO, 0x71, 1, probe_access);
+	assert_int_equal(vm_add_device(&vm, c, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot add device 'c'"));
+	vm_release_devices(&vm);
+	assert_int_equal(nreleased, 3);
+	assert_memory_equal(released, "cba", 3);
+	assert_int_equal(vm.nr_devices, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +267,7 @@ int main(void)
 	    cmocka_unit_test(accesses_outside_every_range_are_refused),
 	    cmocka_unit_test(an_empty_bus_refuses_everything),
 	    cmocka_unit_test(each_access_reaches_the_device_whose_range_holds_it),
+	    cmocka_unit_test(a_device_lands_on_its_buses_and_is_released_last_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,9 @@
  * the registers must behave as Linux's 8250 driver expects (its autoconfig
  * probes the scratch register, loopback and the FIFO bits of IIR).
  *
- * The interrupt line goes to KVM through vm_set_irq; this test is linked
- * with -Wl,--wrap=vm_set_irq (Makefile) so that it sees each change of the
- * line without a VM.
+ * The device asks the VM for its interrupt line and for a stop through
+ * the VM services (vmm/device.h); here those are the test's own, so that
+ * it sees each change of the line and each stop without a VM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,14 +16,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "vmm/bus.h"
+#include "vmm/device.h"
 #include "vmm/devices/serial.h"
-#include "vmm/vm.h"
 
 enum { RBR_THR_DLL = 0, IER_DLM, IIR_FCR, LCR, MCR, LSR, MSR, SCR };
 
@@ -31,7 +31,9 @@ enum { RBR_THR_DLL = 0, IER_DLM, IIR_FCR, LCR, MCR, LSR, MSR, SCR };
 #define IRQ SERIAL_COM1_IRQ
 
 struct uart {
-	struct vm vm;
+	struct vm_services vm;
+	struct bus pio, mmio;
+	struct device *dev;
 	struct serial *s;
 	int out[2]; /* what the guest transmits arrives in out[0] */
 };
@@ -39,13 +41,23 @@ struct uart {
 /* The interrupt line as the device last set it, and how often it changed. */
 static int irq_level = -1;
 static unsigned irq_changes;
+/* The stops the device asked for, the last one's reason and detail. */
+static unsigned stops;
+static enum vm_stop_reason stop_reason;
+static char stop_detail[256];
 
-void __wrap_vm_set_irq(struct vm *vm, unsigned irq, bool level);
-void __wrap_vm_set_irq(struct vm *vm, unsigned irq, bool level)
+static void set_irq(void *vm, unsigned irq, bool level)
 {
 	assert_int_equal(irq, IRQ);
 	irq_level = level;
 	irq_changes++;
+}
+
+static void stop(void *vm, enum vm_stop_reason reason, const char *detail)
+{
+	stops++;
+	stop_reason = reason;
+	snprintf(stop_detail, sizeof(stop_detail), "%s", detail);
 }
 
 static int setup(void **state)
@@ -54,19 +66,20 @@ static int setup(void **state)
 	struct error err = {0};
 
 	memset(&u, 0, sizeof(u));
-	u.vm.kvm_fd = u.vm.vm_fd = -1;
-	u.vm.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	atomic_init(&u.vm.stop_reason, VM_RUNNING);
-	pthread_mutex_init(&u.vm.stop_lock, NULL);
-	bus_init(&u.vm.pio, "pio", false);
-	if (u.vm.stop_fd < 0 || pipe2(u.out, O_CLOEXEC | O_NONBLOCK) < 0)
+	u.vm = (struct vm_services){.set_irq = set_irq, .stop = stop};
+	bus_init(&u.pio, "pio", false);
+	bus_init(&u.mmio, "mmio", false);
+	if (pipe2(u.out, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
-	if (serial_create(&u.vm, BASE, IRQ, u.out[1], "ttyS0", &u.s, &err) < 0) {
+	u.dev = serial_create(&u.vm, BASE, IRQ, u.out[1], "ttyS0");
+	u.s = serial_of(u.dev);
+	if (device_attach(u.dev, &u.pio, &u.mmio, &err) < 0) {
 		print_error("%s\n", err.msg);
 		return -1;
 	}
 	irq_level = -1;
 	irq_changes = 0;
+	stops = 0;
 	*state = &u;
 	return 0;
 }
@@ -75,25 +88,23 @@ static int teardown(void **state)
 {
 	struct uart *u = *state;
 
-	serial_free(u->s);
+	device_free(u->dev);
 	close(u->out[0]);
 	if (u->out[1] >= 0)
 		close(u->out[1]);
-	close(u->vm.stop_fd);
-	pthread_mutex_destroy(&u->vm.stop_lock);
 	return 0;
 }
 
 static void outb(struct uart *u, unsigned reg, uint8_t v)
 {
-	assert_true(bus_access(&u->vm.pio, BASE + reg, &v, 1, true));
+	assert_true(bus_access(&u->pio, BASE + reg, &v, 1, true));
 }
 
 static uint8_t inb(struct uart *u, unsigned reg)
 {
 	uint8_t v = 0;
 
-	assert_true(bus_access(&u->vm.pio, BASE + reg, &v, 1, false));
+	assert_true(bus_access(&u->pio, BASE + reg, &v, 1, false));
 	return v;
 }
 
@@ -113,10 +124,10 @@ static void the_device_claims_its_eight_ports(void **state)
 	struct uart *u = *state;
 	uint8_t v;
 
-	assert_int_equal(u->vm.pio.nr_ranges, 1);
-	assert_true(bus_access(&u->vm.pio, BASE + 7, &v, 1, false));
-	assert_false(bus_access(&u->vm.pio, BASE + 8, &v, 1, false));
-	assert_false(bus_access(&u->vm.pio, BASE - 1, &v, 1, false));
+	assert_int_equal(u->pio.nr_ranges, 1);
+	assert_true(bus_access(&u->pio, BASE + 7, &v, 1, false));
+	assert_false(bus_access(&u->pio, BASE + 8, &v, 1, false));
+	assert_false(bus_access(&u->pio, BASE - 1, &v, 1, false));
 }
 
 static void transmitted_bytes_reach_the_console_in_order(void **state)
@@ -292,28 +303,27 @@ static void a_wide_access_touches_consecutive_registers(void **state)
 	uint8_t w[2] = {0x00, 0x83}; /* port 2 (FCR), then port 3 (LCR) */
 	uint8_t r[2];
 
-	assert_true(bus_access(&u->vm.pio, BASE + IIR_FCR, w, 2, true));
+	assert_true(bus_access(&u->pio, BASE + IIR_FCR, w, 2, true));
 	assert_int_equal(inb(u, LCR), 0x83);
 	outb(u, SCR, 0x77);
-	assert_true(bus_access(&u->vm.pio, BASE + MSR, r, 2, false));
+	assert_true(bus_access(&u->pio, BASE + MSR, r, 2, false));
 	assert_int_equal(r[1], 0x77);
 }
 
 static void a_console_that_cannot_be_written_stops_the_vm(void **state)
 {
 	struct uart *u = *state;
-	uint64_t n = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	close(u->out[0]);
 	u->out[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	outb(u, RBR_THR_DLL, 'x');
-	assert_int_equal(atomic_load(&u->vm.stop_reason), VM_STOP_HOST_ERROR);
-	assert_string_equal(u->vm.stop_detail, "cannot write the guest's output: Broken pipe");
-	assert_int_equal(read(u->vm.stop_fd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(stops, 1);
+	assert_int_equal(stop_reason, VM_STOP_HOST_ERROR);
+	assert_string_equal(stop_detail, "cannot write the guest's output: Broken pipe");
 	/* Later bytes are dropped without another attempt or another stop. */
 	outb(u, RBR_THR_DLL, 'y');
-	assert_int_equal(read(u->vm.stop_fd, &n, sizeof(n)), -1);
+	assert_int_equal(stops, 1);
 	signal(SIGPIPE, SIG_DFL);
 }
 

@@ -1,5 +1,4 @@
 #include "vmm/devices/devices.h"
-#include "vmm/vm.h"
 #include "common/banned.h"
 
 /* ACPI 6.4 section 4.8.3.7-8: sleep control register, SLP_TYPx in bits 2-4, SLP_EN bit 5. */
@@ -10,17 +9,20 @@
 
 static void acpi_pm_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
 {
-	struct vm *vm = dev;
+	const struct vm_services *vm = dev;
 
 	if (!is_write) {
 		data[0] = 0; /* sleep status: never woken */
 		return;
 	}
 	if ((data[0] & SLP_EN) && SLP_TYP(data[0]) == ACPI_S5_TYPE)
-		vm_request_stop(vm, VM_STOP_POWEROFF, "guest powered off");
+		vm->stop(vm->vm, VM_STOP_POWEROFF, "guest powered off");
 }
 
-int acpi_pm_create(struct vm *vm, struct error *err)
+struct device *acpi_pm_create(const struct vm_services *vm)
 {
-	return bus_register(&vm->pio, ACPI_SLEEP_PORT, 1, acpi_pm_access, vm, "acpi-sleep", err);
+	struct device *dev = device_new("acpi-sleep", (void *)vm);
+
+	device_add_range(dev, DEVICE_PIO, ACPI_SLEEP_PORT, 1, acpi_pm_access);
+	return dev;
 }

@@ -1,5 +1,4 @@
 #include "vmm/devices/devices.h"
-#include "vmm/vm.h"
 #include "common/banned.h"
 
 #define I8042_DATA 0x60
@@ -23,18 +22,20 @@ static void i8042_data_access(void *dev, uint64_t offset, uint8_t *data, unsigne
 static void i8042_command_access(void *dev, uint64_t offset, uint8_t *data, unsigned size,
 				 bool is_write)
 {
-	struct vm *vm = dev;
+	const struct vm_services *vm = dev;
 
 	if (!is_write)
 		i8042_read_zero(data, size);
 	else if (data[0] == I8042_CMD_RESET)
-		vm_request_stop(vm, VM_STOP_REBOOT, "guest rebooted");
+		vm->stop(vm->vm, VM_STOP_REBOOT, "guest rebooted");
 }
 
-int i8042_create(struct vm *vm, struct error *err)
+struct device *i8042_create(const struct vm_services *vm)
 {
+	struct device *dev = device_new("i8042", (void *)vm);
+
 	/* 0x60 and 0x64 but not 0x61 between them, which the in-kernel PIT owns. */
-	if (bus_register(&vm->pio, I8042_DATA, 1, i8042_data_access, vm, "i8042", err) < 0)
-		return -1;
-	return bus_register(&vm->pio, I8042_COMMAND, 1, i8042_command_access, vm, "i8042", err);
+	device_add_range(dev, DEVICE_PIO, I8042_DATA, 1, i8042_data_access);
+	device_add_range(dev, DEVICE_PIO, I8042_COMMAND, 1, i8042_command_access);
+	return dev;
 }

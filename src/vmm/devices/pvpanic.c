@@ -1,5 +1,4 @@
 #include "vmm/devices/devices.h"
-#include "vmm/vm.h"
 #include "common/banned.h"
 
 /* QEMU docs/specs/pvpanic.rst: bit 0 "guest panicked", bit 1 "crash kernel loaded". */
@@ -8,7 +7,7 @@
 
 static void pvpanic_access(void *dev, uint64_t offset, uint8_t *data, unsigned size, bool is_write)
 {
-	struct vm *vm = dev;
+	const struct vm_services *vm = dev;
 
 	if (!is_write) {
 		/* Capabilities: hutch only reports panics. */
@@ -16,10 +15,13 @@ static void pvpanic_access(void *dev, uint64_t offset, uint8_t *data, unsigned s
 		return;
 	}
 	if (data[0] & PVPANIC_PANICKED)
-		vm_request_stop(vm, VM_STOP_PANIC, "guest kernel panicked");
+		vm->stop(vm->vm, VM_STOP_PANIC, "guest kernel panicked");
 }
 
-int pvpanic_create(struct vm *vm, struct error *err)
+struct device *pvpanic_create(const struct vm_services *vm)
 {
-	return bus_register(&vm->pio, PVPANIC_PORT, 1, pvpanic_access, vm, "pvpanic", err);
+	struct device *dev = device_new("pvpanic", (void *)vm);
+
+	device_add_range(dev, DEVICE_PIO, PVPANIC_PORT, 1, pvpanic_access);
+	return dev;
 }

@@ -1,12 +1,13 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "vmm/devices/serial.h"
-#include "vmm/vm.h"
+#include "vmm/device.h"
 #include "common/banned.h"
 
 /* Register offsets and bits: the 16550A datasheet, Linux include/uapi/linux/serial_reg.h. */
@@ -51,7 +52,7 @@ enum {
 #define RX_QUEUE 64
 
 struct serial {
-	struct vm *vm;
+	const struct vm_services *vm;
 	pthread_mutex_t lock;
 	unsigned irq;
 	int out_fd;
@@ -80,7 +81,7 @@ static void update_irq_locked(struct serial *s)
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
-		vm_set_irq(s->vm, s->irq, level);
+		s->vm->set_irq(s->vm->vm, s->irq, level);
 	}
 }
 
@@ -115,8 +116,9 @@ static void transmit_locked(struct serial *s, uint8_t byte)
 	/* Written synchronously: the guest's output order is preserved byte for byte. */
 	if (write_all(s->out_fd, &byte, 1) < 0) {
 		s->out_failed = true;
-		vm_request_stop(s->vm, VM_STOP_HOST_ERROR, "cannot write the guest's output: %s",
-				strerror(errno));
+		char why[128];
+		snprintf(why, sizeof(why), "cannot write the guest's output: %s", strerror(errno));
+		s->vm->stop(s->vm->vm, VM_STOP_HOST_ERROR, why);
 	}
 }
 
@@ -224,30 +226,49 @@ static void serial_access(void *dev, uint64_t offset, uint8_t *data, unsigned si
 	pthread_mutex_unlock(&s->lock);
 }
 
-int serial_create(struct vm *vm, uint16_t base, unsigned irq, int out_fd, const char *name,
-		  struct serial **out, struct error *err)
+/* Power-on state: what Linux's 8250 autoconfig expects to find. */
+static void serial_reset(struct device *dev)
+{
+	struct serial *s = dev->priv;
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = s->lcr = s->scr = s->dll = s->dlm = s->fcr = 0;
+	s->mcr = MCR_OUT2;
+	s->thr_int = false;
+	s->rx_head = s->rx_len = 0;
+	update_irq_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_release(struct device *dev)
+{
+	struct serial *s = dev->priv;
+
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct device *serial_create(const struct vm_services *vm, uint16_t base, unsigned irq, int out_fd,
+			     const char *name)
 {
 	struct serial *s = xcalloc(1, sizeof(*s));
+	struct device *dev = device_new(name, s);
 
 	s->vm = vm;
 	s->irq = irq;
 	s->out_fd = out_fd;
 	s->mcr = MCR_OUT2;
 	pthread_mutex_init(&s->lock, NULL);
-	if (bus_register(&vm->pio, base, SERIAL_NR_PORTS, serial_access, s, name, err) < 0) {
-		serial_free(s);
-		return -1;
-	}
-	*out = s;
-	return 0;
+	dev->irq = (int)irq;
+	dev->reset = serial_reset;
+	dev->release = serial_release;
+	device_add_range(dev, DEVICE_PIO, base, SERIAL_NR_PORTS, serial_access);
+	return dev;
 }
 
-void serial_free(struct serial *s)
+struct serial *serial_of(const struct device *dev)
 {
-	if (!s)
-		return;
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	return dev->priv;
 }
 
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)

@@ -10,9 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include "vmm/device.h"
 
-struct vm;
 struct serial;
 
 #define SERIAL_COM1_BASE 0x3f8
@@ -22,13 +21,13 @@ struct serial;
 #define SERIAL_NR_PORTS 8
 
 /*
- * Create a UART at port base raising irq; bytes the guest sends are written
- * to out_fd. The device registers itself on vm's port bus.
+ * A UART at port base raising irq; bytes the guest sends are written to
+ * out_fd. device_free() releases it.
  */
-int serial_create(struct vm *vm, uint16_t base, unsigned irq, int out_fd, const char *name,
-		  struct serial **out, struct error *err);
-
-void serial_free(struct serial *s);
+struct device *serial_create(const struct vm_services *vm, uint16_t base, unsigned irq, int out_fd,
+			     const char *name);
+/* The UART of a device serial_create() made, for the console loop. */
+struct serial *serial_of(const struct device *dev);
 
 /* Queue host input for the guest; returns how many bytes fit (0 when full). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);

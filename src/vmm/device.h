@@ -1,0 +1,76 @@
+/*
+ * A device of hutch's machine (kvmtool's device__register, Firecracker's
+ * split of device and transport): the port and MMIO ranges it claims, its
+ * interrupt line, its reset and release, and the few services of the VM it
+ * may call. A device knows nothing of struct vm: adding one is a file with
+ * a *_create() that fills a struct device, plus one line in vm_devices.c.
+ */
+#ifndef HUTCH_VMM_DEVICE_H
+#define HUTCH_VMM_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "vmm/bus.h"
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_EXITED,		/* guest init reported the command's status on the exit port */
+	VM_STOP_POWEROFF,	/* ACPI S5 */
+	VM_STOP_REBOOT,		/* i8042 reset or KVM_SYSTEM_EVENT_RESET */
+	VM_STOP_PANIC,		/* pvpanic */
+	VM_STOP_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
+	VM_STOP_INTERNAL_ERROR, /* KVM could not run the guest */
+	VM_STOP_INTERRUPTED,	/* the host asked: Ctrl-C, SIGTERM, the console escape */
+	VM_STOP_HOST_ERROR,	/* hutch itself failed while running */
+};
+
+/* What a device may ask of the VM it is part of; safe from any thread. */
+struct vm_services {
+	void *vm;
+	/* Raise or lower an interrupt line of the in-kernel irqchip. */
+	void (*set_irq)(void *vm, unsigned irq, bool level);
+	/* Stop the VM; the first reason wins, detail says it to the user. */
+	void (*stop)(void *vm, enum vm_stop_reason reason, const char *detail);
+	/* The guest command's exit status (0-255) is in: the run is over. */
+	void (*guest_exited)(void *vm, unsigned status);
+	/* Guest init has reported in (the boot-time marker). */
+	void (*guest_marker)(void *vm);
+	/* The host terminal's size as rows << 16 | columns, 0 if none. */
+	uint32_t (*console_size)(void *vm);
+};
+
+enum device_space { DEVICE_PIO, DEVICE_MMIO };
+
+#define DEVICE_MAX_RANGES 2
+
+struct device_range {
+	enum device_space space;
+	uint64_t base, len;
+	bus_access_fn *access; /* called with the device's priv */
+};
+
+struct device {
+	const char *name;
+	unsigned nr_ranges;
+	struct device_range ranges[DEVICE_MAX_RANGES];
+	int irq;    /* its interrupt line, -1 if none */
+	void *priv; /* the device's own state */
+	/* Back to power-on state (a later reboot); NULL: nothing to reset. */
+	void (*reset)(struct device *dev);
+	/* Free priv; NULL: nothing to free. */
+	void (*release)(struct device *dev);
+};
+
+/* A new device named name with priv as its state, no ranges, no IRQ. */
+struct device *device_new(const char *name, void *priv);
+/* Claim [base, base + len) of space for dev, served by access. */
+void device_add_range(struct device *dev, enum device_space space, uint64_t base, uint64_t len,
+		      bus_access_fn *access);
+/* Put dev's ranges on the port and MMIO buses; ranges may not overlap others. */
+int device_attach(struct device *dev, struct bus *pio, struct bus *mmio, struct error *err);
+/* Release dev's state and dev itself; NULL is fine. */
+void device_free(struct device *dev);
+
+#endif

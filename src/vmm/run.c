@@ -1,0 +1,102 @@
+/* hutch vm run: the stages of vmm_run(), and how the run ended. */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "vmm/console.h"
+#include "vmm/seccomp.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+#include "vmm/vmm.h"
+#include "common/banned.h"
+
+static int report_stop(struct vm *vm, const struct console *con, struct error *err)
+{
+	int reason = atomic_load(&vm->stop_reason);
+	int status = atomic_load(&vm->exit_status);
+
+	if (status >= 0 &&
+	    (reason == VM_STOP_EXITED || reason == VM_STOP_POWEROFF || reason == VM_STOP_REBOOT))
+		return status;
+	if (reason == VM_STOP_INTERRUPTED && con->stopped_by_signal) {
+		error_set(err, 0, "vm: %s", vm->stop_detail);
+		return 128 + con->stopped_by_signal;
+	}
+	if (reason == VM_STOP_POWEROFF)
+		return error_set(err, 0, "vm: %s before the command reported its status",
+				 vm->stop_detail);
+	return error_set(err, reason == VM_STOP_HOST_ERROR ? EIO : 0, "vm: %s", vm->stop_detail);
+}
+
+static void print_timings(const struct vm *vm, const struct vmm_config *cfg)
+{
+	uint64_t marker = atomic_load(&vm->t_marker_ns), now = vmm_now_ns();
+
+	if (marker)
+		dprintf(STDERR_FILENO,
+			"hutch: vm: timings: guest init after %.1f ms, stop after %.1f ms\n",
+			(double)(marker - cfg->t_start_ns) / 1e6,
+			(double)(now - cfg->t_start_ns) / 1e6);
+	else
+		dprintf(STDERR_FILENO,
+			"hutch: vm: timings: guest init never reported, stop after %.1f ms\n",
+			(double)(now - cfg->t_start_ns) / 1e6);
+}
+
+static void print_refused(const struct vm *vm)
+{
+	dprintf(STDERR_FILENO, "hutch: vm: refused %lu port and %lu MMIO accesses\n",
+		(unsigned long)atomic_load(&vm->pio.refused),
+		(unsigned long)atomic_load(&vm->mmio.refused));
+}
+
+int vmm_run(const struct vmm_config *cfg, struct error *err)
+{
+	struct vm_boot boot;
+	struct console con = {.sig_fd = -1};
+	struct vm vm;
+	int ret = -1;
+
+	err->errnum = 0;
+	err->msg[0] = '\0';
+	/* Stage 1: the inputs, checked before anything is created. */
+	if (vm_boot_prepare(&boot, cfg, err) < 0) {
+		vm_boot_release(&boot);
+		return -1;
+	}
+	/* Stage 2: KVM and the VM; stage 3: memory, then the boot images in it. */
+	if (vm_create(&vm, cfg, err) < 0 || vm_boot_load(&vm, &boot, cfg->memory, err) < 0)
+		goto out;
+	/* Stage 4: devices and vCPUs. */
+	if (vm_create_devices(&vm, err) < 0 || vm_create_vcpus(&vm, err) < 0)
+		goto out;
+	/* Stage 5: run. The console takes the signals; vCPU threads inherit the mask. */
+	if (console_init(&con, &vm, cfg->shell, err) < 0)
+		goto out;
+	/* From here on the VMM only serves the guest: no privilege gain, few syscalls. */
+	if (vmm_seccomp_apply(err) < 0)
+		goto out;
+	vm.t_start_ns = cfg->t_start_ns;
+	for (unsigned i = 0; i < vm.nr_vcpus; i++) {
+		if (vcpu_start(&vm.vcpus[i], err) < 0) {
+			vm_request_stop(&vm, VM_STOP_HOST_ERROR, "%s", err->msg);
+			break;
+		}
+	}
+	console_loop(&con, &vm);
+	for (unsigned i = 0; i < vm.nr_vcpus; i++)
+		vcpu_kick(&vm.vcpus[i]);
+	for (unsigned i = 0; i < vm.nr_vcpus; i++)
+		vcpu_release(&vm.vcpus[i]);
+	console_release(&con);
+	if (cfg->timings)
+		print_timings(&vm, cfg);
+	if (cfg->trace_io)
+		print_refused(&vm);
+	ret = report_stop(&vm, &con, err);
+out:
+	console_release(&con);
+	vm_release(&vm);
+	vm_boot_release(&boot);
+	return ret;
+}
