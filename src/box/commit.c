@@ -1,4 +1,5 @@
 /* commit_apply(): staging, one syncfs, then the renames or moves (commit.h). */
+#include "box/beneath.h"
 #include "box/commit_internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -288,7 +289,7 @@ static int stage_special(struct ctx *x, const struct change *c, int dfd, struct 
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if ((x->euid == 0 &&
 	     fchownat(dfd, s->tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-	    (c->kind != KIND_SYMLINK && commit_chmod_at(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
+	    (c->kind != KIND_SYMLINK && beneath_chmod(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
 	    utimensat(dfd, s->tmp, times, AT_SYMLINK_NOFOLLOW) < 0) {
 		error_set(err, errno, "cannot create '%s'", c->path);
 		unlinkat(dfd, s->tmp, 0);
@@ -309,7 +310,7 @@ static int make_dir(struct ctx *x, const struct change *c, int dfd, const char *
 	 * adding the entries. Not umask's either: the box's mode is the mode.
 	 */
 	if (mkdirat(dfd, name, 0700) < 0 ||
-	    commit_chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
+	    beneath_chmod(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if (x->euid == 0 &&
 	    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -633,7 +634,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 		if (!committed[i] || c->kind != KIND_DIR || c->type == CHANGE_DELETED)
 			continue;
 		dfd = commit_host_parent(x, c, &name);
-		if (dfd < 0 || commit_chmod_at(dfd, name, c->upper_mode & 07777) < 0)
+		if (dfd < 0 || beneath_chmod(dfd, name, c->upper_mode & 07777) < 0)
 			return error_set(err, errno, "cannot change the mode of '%s'", c->path);
 	}
 	return 0;
