@@ -398,6 +398,18 @@ static bool may_move(struct ctx *x, const struct change *c, int hdfd, int udfd, 
 	return true;
 }
 
+/* The host dir of c's target (commit_host_parent), or -1 with err saying why not. */
+static int target_dir(struct ctx *x, const struct change *c, const char *parent, const char **name,
+		      struct error *err)
+{
+	int dfd = commit_host_parent(x, c, name);
+
+	if (dfd < 0)
+		error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path, parent,
+			  commit_host_open_reason(errno));
+	return dfd;
+}
+
 /* Stage one change (step 1): dirs are made, files and specials written aside. */
 static int stage_one(struct ctx *x, const struct change *c, struct staged *s, struct error *err)
 {
@@ -407,10 +419,9 @@ static int stage_one(struct ctx *x, const struct change *c, struct staged *s, st
 	int dfd;
 	bool exists;
 
-	dfd = commit_host_parent(x, c, &name);
+	dfd = target_dir(x, c, parent, &name, err);
 	if (dfd < 0)
-		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
-				 parent, commit_host_open_reason(errno));
+		return -1;
 	commit_clean_leftovers(x, dfd, parent);
 	if (c->type == CHANGE_DELETED)
 		return 0;
@@ -454,10 +465,9 @@ static int publish_one(struct ctx *x, const struct change *c, struct staged *s,
 
 	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile && !s->move)
 		return 0; /* a directory, made when staged */
-	dfd = commit_host_parent(x, c, &name);
+	dfd = target_dir(x, c, parent, &name, err);
 	if (dfd < 0)
-		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
-				 parent, commit_host_open_reason(errno));
+		return -1;
 	if (s->move) {
 		const char *uname;
 		int udfd = commit_upper_parent(x, c, &uname);
