@@ -30,7 +30,7 @@
  * is data's path; fx_setup does not make it (a test of a missing host dir
  * needs it absent).
  */
-struct fixture {
+struct box_fixture {
 	char *root, *host, *box, *upper, *data, *outside;
 };
 
@@ -39,10 +39,10 @@ static inline char *fx_path(const char *dir, const char *rel)
 	return xasprintf("%s/%s", dir, rel);
 }
 
-/* cmocka setup: a fresh struct fixture in *state. */
+/* cmocka setup: a fresh struct box_fixture in *state. */
 static inline int fx_setup(void **state)
 {
-	struct fixture *fx = xcalloc(1, sizeof(*fx));
+	struct box_fixture *fx = xcalloc(1, sizeof(*fx));
 	char tmpl[] = "/var/tmp/hutch-unit.XXXXXX";
 	struct error err;
 
@@ -64,7 +64,7 @@ static inline int fx_setup(void **state)
 /* cmocka teardown: the scratch tree removed, the fixture freed. */
 static inline int fx_teardown(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct error err;
 
 	remove_tree(fx->root, &err);

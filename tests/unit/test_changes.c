@@ -24,7 +24,7 @@
 #include "fixture.h"
 
 /* A copy-up: same content, mode and mtime as the host's file. */
-static void copy_up(struct fixture *fx, const char *rel)
+static void copy_up(struct box_fixture *fx, const char *rel)
 {
 	char *dst = fx_path(fx->upper, rel);
 	char *src = fx_path(fx->data, rel);
@@ -53,7 +53,7 @@ static void expect_change(const struct changes *ch, size_t i, const char *path,
 }
 
 /* A host tree under /data and a box that changed it in every way. */
-static bool build_box(struct fixture *fx)
+static bool build_box(struct box_fixture *fx)
 {
 	const char *h, *u = fx->upper;
 	char *hd = xasprintf("%s/data", fx->host);
@@ -110,7 +110,7 @@ static bool build_box(struct fixture *fx)
 
 static void every_kind_of_change_is_classified_in_byte_order(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct changes ch;
 	struct error err;
 	size_t i = 0;
@@ -178,7 +178,7 @@ static void commit_temp_names_are_exactly_those_commit_makes(void **state)
  * not. */
 static void only_commit_leftovers_are_hidden_from_the_diff(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *d = xasprintf("%s/data/d", fx->host);
 	struct changes ch;
 	struct error err;
@@ -197,7 +197,7 @@ static void only_commit_leftovers_are_hidden_from_the_diff(void **state)
 
 static void sort_order_is_bytewise_with_parents_first(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	static const char *const names[] = {"a.txt", "a", "a-b", "B", "\xc3\xa9", "a/b"};
 	struct changes ch;
 	struct error err;
@@ -225,7 +225,7 @@ static void sort_order_is_bytewise_with_parents_first(void **state)
 
 static void a_missing_host_dir_makes_everything_added(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct changes ch;
 	struct error err;
 
@@ -239,7 +239,7 @@ static void a_missing_host_dir_makes_everything_added(void **state)
 
 static void selection_matches_paths_at_or_below(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *sel1[] = {"/data/d"};
 	char *sel2[] = {"/data/d/x"};
 	char *sel3[] = {"/data/d2"};

@@ -26,7 +26,7 @@
 
 static int setup(void **state)
 {
-	struct fixture *fx;
+	struct box_fixture *fx;
 
 	fx_setup(state);
 	fx = *state;
@@ -35,8 +35,8 @@ static int setup(void **state)
 }
 
 /* Collect, select paths (all if n == 0), check; returns the number of problems. */
-static size_t check(struct fixture *fx, struct changes *ch, bool **selected, char **paths, size_t n,
-		    bool force, struct commit_problems *problems)
+static size_t check(struct box_fixture *fx, struct changes *ch, bool **selected, char **paths,
+		    size_t n, bool force, struct commit_problems *problems)
 {
 	struct commit_opts opts = {.box = "A", .force = force, .paths = paths, .npaths = n};
 	struct error err;
@@ -51,7 +51,7 @@ static size_t check(struct fixture *fx, struct changes *ch, bool **selected, cha
 }
 
 /* The whole commit; fails the test on a problem. */
-static void commit(struct fixture *fx, char **paths, size_t n, bool force)
+static void commit(struct box_fixture *fx, char **paths, size_t n, bool force)
 {
 	struct commit_opts opts = {.box = "A", .force = force, .paths = paths, .npaths = n};
 	struct commit_problems problems;
@@ -67,7 +67,7 @@ static void commit(struct fixture *fx, char **paths, size_t n, bool force)
 	changes_release(&ch);
 }
 
-static size_t count_changes(struct fixture *fx)
+static size_t count_changes(struct box_fixture *fx)
 {
 	struct changes ch;
 	struct error err;
@@ -81,7 +81,7 @@ static size_t count_changes(struct fixture *fx)
 
 static void every_kind_of_change_reaches_the_host_and_leaves_the_box(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	const char *h = fx->data, *u = fx->upper;
 	struct timespec t[2] = {{.tv_sec = 1000000000, .tv_nsec = 123456789},
 				{.tv_sec = 1234567890, .tv_nsec = 987654321}};
@@ -173,7 +173,7 @@ static void every_kind_of_change_reaches_the_host_and_leaves_the_box(void **stat
 
 static void a_host_change_after_the_copy_is_a_conflict_until_forced(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct commit_problems problems;
 	struct changes ch;
 	bool *selected;
@@ -202,7 +202,7 @@ static void a_host_change_after_the_copy_is_a_conflict_until_forced(void **state
 
 static void a_host_that_already_holds_the_box_content_is_no_conflict(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 
 	fx_put(fx->data, "doc.txt", "v1\n");
 	fx_put(fx->upper, "doc.txt", "same\n");
@@ -215,7 +215,7 @@ static void a_host_that_already_holds_the_box_content_is_no_conflict(void **stat
 
 static void a_symlink_swapped_into_the_host_is_never_written_through(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct commit_opts opts = {.box = "A"};
 	struct commit_problems problems;
 	struct changes ch;
@@ -254,7 +254,7 @@ static void a_symlink_swapped_into_the_host_is_never_written_through(void **stat
 
 static void a_host_root_reached_through_a_symlink_is_refused(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct commit_problems problems;
 	struct changes ch;
 	bool *selected;
@@ -272,7 +272,7 @@ static void a_host_root_reached_through_a_symlink_is_refused(void **state)
 
 static void a_partial_commit_below_an_opaque_dir_keeps_the_box_view(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *ud = fx_path(fx->upper, "d");
 	char *sel_new[] = {"/data/d/new"};
 	char *sel_all[] = {"/data/d"};
@@ -305,7 +305,7 @@ static void a_partial_commit_below_an_opaque_dir_keeps_the_box_view(void **state
 
 static void leftovers_of_a_killed_commit_are_cleaned_and_ignored(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 
 	fx_put(fx->data, ".hutch-commit-abcdef123456", "half a file");
 	fx_mkdir(fx->data, ".hutch-commit-0123456789ab", 0755);
@@ -321,7 +321,7 @@ static void leftovers_of_a_killed_commit_are_cleaned_and_ignored(void **state)
 
 static void a_new_file_below_a_new_dir_brings_the_dir_along(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *sel[] = {"/data/a/b/c"};
 
 	fx_mkdir(fx->upper, "a", 0750);
@@ -339,7 +339,7 @@ static void a_new_file_below_a_new_dir_brings_the_dir_along(void **state)
 /* A box's hard link would share the inode with the host: such a file is copied, not moved. */
 static void a_file_the_box_hard_linked_is_copied_not_moved(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *sel[] = {"/data/a"};
 	char *a = fx_path(fx->upper, "a"), *b = fx_path(fx->upper, "b"),
 	     *ha = fx_path(fx->data, "a");
