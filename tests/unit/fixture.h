@@ -39,16 +39,35 @@ static inline char *fx_path(const char *dir, const char *rel)
 	return xasprintf("%s/%s", dir, rel);
 }
 
+/* A fresh folder under /var/tmp, its name saying what for (symlinks resolved); free it. */
+static inline char *fx_mkdtemp(const char *what)
+{
+	char *tmpl = xasprintf("/var/tmp/hutch-unit-%s.XXXXXX", what);
+	char *dir;
+
+	assert_non_null(mkdtemp(tmpl));
+	dir = realpath(tmpl, NULL);
+	assert_non_null(dir);
+	free(tmpl);
+	return dir;
+}
+
+/* Remove the folder fx_mkdtemp made, with all in it, and free its name. */
+static inline void fx_rmdtemp(char *dir)
+{
+	struct error err;
+
+	remove_tree(dir, &err);
+	free(dir);
+}
+
 /* cmocka setup: a fresh struct box_fixture in *state. */
 static inline int fx_setup(void **state)
 {
 	struct box_fixture *fx = xcalloc(1, sizeof(*fx));
-	char tmpl[] = "/var/tmp/hutch-unit.XXXXXX";
 	struct error err;
 
-	assert_non_null(mkdtemp(tmpl));
-	fx->root = realpath(tmpl, NULL);
-	assert_non_null(fx->root);
+	fx->root = fx_mkdtemp("box");
 	fx->host = fx_path(fx->root, "host");
 	fx->box = fx_path(fx->root, "box");
 	fx->upper = fx_path(fx->box, "fs/data/upper");
@@ -65,10 +84,8 @@ static inline int fx_setup(void **state)
 static inline int fx_teardown(void **state)
 {
 	struct box_fixture *fx = *state;
-	struct error err;
 
-	remove_tree(fx->root, &err);
-	free(fx->root);
+	fx_rmdtemp(fx->root);
 	free(fx->host);
 	free(fx->box);
 	free(fx->upper);

@@ -29,8 +29,8 @@
 #include "fixture.h"
 
 struct fixture {
-	char dir[64];	 /* the fake cgroup (our "own" cgroup) */
-	char child[160]; /* where the run's cgroup will be */
+	char *dir;   /* the fake cgroup (our "own" cgroup) */
+	char *child; /* where the run's cgroup will be */
 };
 
 /*
@@ -41,20 +41,16 @@ struct fixture {
  */
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
 	static const char *const files[] = {"memory.max", "memory.swap.max", "pids.max",
 					    "cpu.max",	  "cgroup.procs",    "memory.events",
 					    "pids.events"};
 
-	if (!fx)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/var/tmp/hutch-test-cgroup.XXXXXX");
-	if (!mkdtemp(fx->dir))
-		return -1;
+	fx->dir = fx_mkdtemp("cgroup");
 	fx_put(fx->dir, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
 	fx_put(fx->dir, "cgroup.subtree_control", "memory pids\n");
 	fx_put(fx->dir, "cgroup.procs", "");
-	snprintf(fx->child, sizeof(fx->child), "%s/hutch-tbox-%d", fx->dir, (int)getpid());
+	fx->child = xasprintf("%s/hutch-tbox-%d", fx->dir, (int)getpid());
 	if (mkdir(fx->child, 0755) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -66,9 +62,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	struct error err;
 
-	remove_tree(fx->dir, &err);
+	fx_rmdtemp(fx->dir);
+	free(fx->child);
 	free(fx);
 	return 0;
 }
