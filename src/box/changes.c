@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <linux/openat2.h>
 
+#include "box/beneath.h"
 #include "box/changes.h"
 #include "box/commit.h"
 #include "box/store.h"
@@ -400,8 +400,6 @@ static int walk_dir(struct walker *w, int upper_fd, int host_fd, const char *rel
 static int walk_layer(struct walker *w)
 {
 	const struct change_layer *layer = &w->ch->layers[w->layer];
-	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-			       .resolve = RESOLVE_NO_SYMLINKS};
 	_cleanup_close_ int upper_fd = open(layer->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int host_fd = -1;
 
@@ -415,7 +413,7 @@ static int walk_layer(struct walker *w)
 	 * through a symlink now, holds none of the box's entries: all added.
 	 * Commit refuses to write there.
 	 */
-	host_fd = (int)syscall(SYS_openat2, AT_FDCWD, layer->host, &how, sizeof(how));
+	host_fd = beneath_open(AT_FDCWD, layer->host, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
 	if (host_fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 		return error_set(w->err, errno, "cannot open '%s'", layer->host);
 	return walk_dir(w, upper_fd, host_fd, "", NULL, NULL, 0);

@@ -1,4 +1,5 @@
 /* commit_apply(): staging, one syncfs, then the renames or moves (commit.h). */
+#include "box/beneath.h"
 #include "box/commit_internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -288,7 +289,7 @@ static int stage_special(struct ctx *x, const struct change *c, int dfd, struct 
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if ((x->euid == 0 &&
 	     fchownat(dfd, s->tmp, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-	    (c->kind != KIND_SYMLINK && commit_chmod_at(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
+	    (c->kind != KIND_SYMLINK && beneath_chmod(dfd, s->tmp, c->upper_mode & 07777) < 0) ||
 	    utimensat(dfd, s->tmp, times, AT_SYMLINK_NOFOLLOW) < 0) {
 		error_set(err, errno, "cannot create '%s'", c->path);
 		unlinkat(dfd, s->tmp, 0);
@@ -309,7 +310,7 @@ static int make_dir(struct ctx *x, const struct change *c, int dfd, const char *
 	 * adding the entries. Not umask's either: the box's mode is the mode.
 	 */
 	if (mkdirat(dfd, name, 0700) < 0 ||
-	    commit_chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
+	    beneath_chmod(dfd, name, (c->upper_mode & 07777) | S_IRWXU) < 0)
 		return error_set(err, errno, "cannot create '%s'", c->path);
 	if (x->euid == 0 &&
 	    fchownat(dfd, name, c->upper_uid, c->upper_gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -397,6 +398,18 @@ static bool may_move(struct ctx *x, const struct change *c, int hdfd, int udfd, 
 	return true;
 }
 
+/* The host dir of c's target (commit_host_parent), or -1 with err saying why not. */
+static int target_dir(struct ctx *x, const struct change *c, const char *parent, const char **name,
+		      struct error *err)
+{
+	int dfd = commit_host_parent(x, c, name);
+
+	if (dfd < 0)
+		error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path, parent,
+			  commit_host_open_reason(errno));
+	return dfd;
+}
+
 /* Stage one change (step 1): dirs are made, files and specials written aside. */
 static int stage_one(struct ctx *x, const struct change *c, struct staged *s, struct error *err)
 {
@@ -406,10 +419,9 @@ static int stage_one(struct ctx *x, const struct change *c, struct staged *s, st
 	int dfd;
 	bool exists;
 
-	dfd = commit_host_parent(x, c, &name);
+	dfd = target_dir(x, c, parent, &name, err);
 	if (dfd < 0)
-		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
-				 parent, commit_host_open_reason(errno));
+		return -1;
 	commit_clean_leftovers(x, dfd, parent);
 	if (c->type == CHANGE_DELETED)
 		return 0;
@@ -453,10 +465,9 @@ static int publish_one(struct ctx *x, const struct change *c, struct staged *s,
 
 	if (c->type != CHANGE_DELETED && !s->temp && !s->tmpfile && !s->move)
 		return 0; /* a directory, made when staged */
-	dfd = commit_host_parent(x, c, &name);
+	dfd = target_dir(x, c, parent, &name, err);
 	if (dfd < 0)
-		return error_set(err, 0, "cannot commit '%s': cannot open '%s': %s", c->path,
-				 parent, commit_host_open_reason(errno));
+		return -1;
 	if (s->move) {
 		const char *uname;
 		int udfd = commit_upper_parent(x, c, &uname);
@@ -633,7 +644,7 @@ static int finish_dirs(struct ctx *x, const bool *committed, struct error *err)
 		if (!committed[i] || c->kind != KIND_DIR || c->type == CHANGE_DELETED)
 			continue;
 		dfd = commit_host_parent(x, c, &name);
-		if (dfd < 0 || commit_chmod_at(dfd, name, c->upper_mode & 07777) < 0)
+		if (dfd < 0 || beneath_chmod(dfd, name, c->upper_mode & 07777) < 0)
 			return error_set(err, errno, "cannot change the mode of '%s'", c->path);
 	}
 	return 0;

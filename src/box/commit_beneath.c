@@ -1,20 +1,13 @@
-/* commit: where it reads and writes, through openat2 below each layer, and comparing a box copy with the host's (see commit_internal.h for why). */
+/*
+ * commit: where it reads and writes (box/beneath.h lookups below each
+ * layer, see commit_internal.h for why), and comparing a box copy with the
+ * host's.
+ */
+#include "box/beneath.h"
 #include "box/commit_internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
-
-/* openat2(2); glibc 2.36 has no wrapper. EAGAIN: a concurrent rename raced "..". */
-static int open_how(int dirfd, const char *path, int flags, uint64_t resolve)
-{
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
-	int fd, tries = 0;
-
-	do
-		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN && ++tries < 16);
-	return fd;
-}
 
 void commit_ctx_init(struct ctx *x, const struct changes *ch, const struct commit_opts *opts)
 {
@@ -57,25 +50,12 @@ void commit_ctx_release(struct ctx *x)
 	free(x->same_fs);
 }
 
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-
-int commit_chmod_at(int dfd, const char *name, mode_t mode)
-{
-	if (syscall(SYS_fchmodat2, dfd, name, mode, AT_SYMLINK_NOFOLLOW) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -1;
-	return fchmodat(dfd, name, mode, AT_SYMLINK_NOFOLLOW);
-}
-
 int commit_host_root(struct ctx *x, size_t layer)
 {
 	if (x->host_root[layer] < 0)
 		x->host_root[layer] =
-		    open_how(AT_FDCWD, x->ch->layers[layer].host, O_PATH | O_DIRECTORY,
-			     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		    beneath_open(AT_FDCWD, x->ch->layers[layer].host, O_PATH | O_DIRECTORY,
+				 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	return x->host_root[layer];
 }
 
@@ -117,7 +97,7 @@ static int cached_parent(struct parent_cache *pc, int root, size_t layer, const 
 		free(parent);
 		return -1;
 	}
-	pc->fd = open_how(root, parent, O_PATH | O_DIRECTORY, resolve);
+	pc->fd = beneath_open(root, parent, O_PATH | O_DIRECTORY, resolve);
 	if (pc->fd < 0) {
 		int e = errno;
 		free(parent);
@@ -164,11 +144,11 @@ int commit_open_upper_file(struct ctx *x, const struct change *c)
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd >= 0 || errno != EACCES || c->upper_uid != x->euid)
 		return fd;
-	if (commit_chmod_at(dfd, name, (c->upper_mode & 07777) | S_IRUSR) < 0)
+	if (beneath_chmod(dfd, name, (c->upper_mode & 07777) | S_IRUSR) < 0)
 		return errno = EACCES, -1;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	e = errno;
-	commit_chmod_at(dfd, name, c->upper_mode & 07777);
+	beneath_chmod(dfd, name, c->upper_mode & 07777);
 	errno = e;
 	return fd;
 }
@@ -226,7 +206,8 @@ bool commit_content_equal(struct ctx *x, const struct change *c, int hdfd, const
 		const char *uname;
 		int udfd = commit_upper_parent(x, c, &uname);
 		return udfd >= 0 && commit_read_link(udfd, uname, a, sizeof(a), &na) &&
-		       commit_read_link(hdfd, name, b, sizeof(b), &nb) && na == nb && !memcmp(a, b, na);
+		       commit_read_link(hdfd, name, b, sizeof(b), &nb) && na == nb &&
+		       !memcmp(a, b, na);
 	}
 	return true;
 }

@@ -45,7 +45,7 @@
  *    not follow it: new entries are made under a fresh name (O_CREAT|O_EXCL,
  *    symlinkat, mknodat, mkdirat all fail on an existing name, symlink or
  *    not) and renamed over the target, and rename(2) replaces the target
- *    entry itself, whatever it is; unlinkat, fchownat and chmod_at do not
+ *    entry itself, whatever it is; unlinkat, fchownat and beneath_chmod do not
  *    follow either;
  *  - a tree is removed through fds: fstatat without following, openat with
  *    O_NOFOLLOW | O_DIRECTORY, never across a mount (remove_tree_at).
@@ -94,7 +94,7 @@ struct ctx {
 	char **cleaned; /* host dirs whose leftovers are gone */
 	size_t ncleaned;
 	uid_t euid;
-	bool tmpfile_ok; /* O_TMPFILE files can be linked in (/proc is there) */
+	bool tmpfile_ok;      /* O_TMPFILE files can be linked in (/proc is there) */
 	signed char *same_fs; /* per layer: upper and host dir on one filesystem; -1 unknown */
 };
 
@@ -102,11 +102,6 @@ struct ctx {
 
 void commit_ctx_init(struct ctx *x, const struct changes *ch, const struct commit_opts *opts);
 void commit_ctx_release(struct ctx *x);
-/*
- * chmod of dfd/name that never follows a symlink: fchmodat2 (Linux 6.6),
- * else glibc's emulation (through an O_PATH fd and /proc/self/fd).
- */
-int commit_chmod_at(int dfd, const char *name, mode_t mode);
 /* The layer's host dir, reached without following any symlink. */
 int commit_host_root(struct ctx *x, size_t layer);
 /* The store is the user's own and the box is locked: its path is trusted. */

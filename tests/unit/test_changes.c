@@ -21,66 +21,19 @@
 #include "common/json.h"
 #include "common/util.h"
 
-struct fixture {
-	char *root;  /* scratch folder */
-	char *host;  /* root/host: the "host" */
-	char *box;   /* root/box: the box dir */
-	char *upper; /* root/box/fs/data/upper: layer over host "/data" */
-};
-
-static void put(const char *dir, const char *rel, const char *content)
-{
-	char *p = xasprintf("%s/%s", dir, rel);
-	FILE *f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(content, f);
-	assert_int_equal(fclose(f), 0);
-	free(p);
-}
-
-static void mkd(const char *dir, const char *rel, mode_t mode)
-{
-	char *p = xasprintf("%s/%s", dir, rel);
-	assert_int_equal(mkdir(p, mode), 0);
-	assert_int_equal(chmod(p, mode), 0);
-	free(p);
-}
-
-static int whiteout(const char *dir, const char *rel)
-{
-	char *p = xasprintf("%s/%s", dir, rel);
-	int r = mknod(p, S_IFCHR | 0, makedev(0, 0));
-	free(p);
-	return r;
-}
-
-static void lnk(const char *dir, const char *rel, const char *target)
-{
-	char *p = xasprintf("%s/%s", dir, rel);
-	assert_int_equal(symlink(target, p), 0);
-	free(p);
-}
-
-static void opaque(const char *dir, const char *rel)
-{
-	char *p = xasprintf("%s/%s", dir, rel);
-	assert_int_equal(setxattr(p, "user.overlay.opaque", "y", 1, 0), 0);
-	free(p);
-}
+#include "fixture.h"
 
 /* A copy-up: same content, mode and mtime as the host's file. */
-static void copy_up(struct fixture *fx, const char *rel)
+static void copy_up(struct box_fixture *fx, const char *rel)
 {
-	char *src = xasprintf("%s/data/%s", fx->host, rel);
-	char *dst = xasprintf("%s/%s", fx->upper, rel);
-	struct error err;
-	char *content = read_file(src, 1 << 20, &err);
+	char *dst = fx_path(fx->upper, rel);
+	char *src = fx_path(fx->data, rel);
+	char *content = fx_read(fx->data, rel);
 	struct stat st;
 	struct timespec t[2];
 
-	assert_non_null(content);
 	assert_int_equal(stat(src, &st), 0);
-	put(fx->upper, rel, content);
+	fx_put(fx->upper, rel, content);
 	assert_int_equal(chmod(dst, st.st_mode & 07777), 0);
 	t[0] = st.st_atim;
 	t[1] = st.st_mtim;
@@ -89,41 +42,6 @@ static void copy_up(struct fixture *fx, const char *rel)
 	free(src);
 	free(dst);
 }
-
-static int setup(void **state)
-{
-	struct fixture *fx = xcalloc(1, sizeof(*fx));
-	char tmpl[] = "/var/tmp/hutch-unit-changes.XXXXXX";
-	char *real;
-	struct error err;
-
-	assert_non_null(mkdtemp(tmpl));
-	real = realpath(tmpl, NULL);
-	assert_non_null(real);
-	fx->root = real;
-	fx->host = xasprintf("%s/host", real);
-	fx->box = xasprintf("%s/box", real);
-	fx->upper = xasprintf("%s/fs/data/upper", fx->box);
-	assert_int_equal(mkdir_p(fx->upper, 0755, &err), 0);
-	assert_int_equal(mkdir_p(fx->host, 0755, &err), 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	struct error err;
-
-	remove_tree(fx->root, &err);
-	free(fx->root);
-	free(fx->host);
-	free(fx->box);
-	free(fx->upper);
-	free(fx);
-	return 0;
-}
-
 static void expect_change(const struct changes *ch, size_t i, const char *path,
 			  enum change_type type, enum change_kind kind, unsigned long long size)
 {
@@ -135,35 +53,35 @@ static void expect_change(const struct changes *ch, size_t i, const char *path,
 }
 
 /* A host tree under /data and a box that changed it in every way. */
-static bool build_box(struct fixture *fx)
+static bool build_box(struct box_fixture *fx)
 {
 	const char *h, *u = fx->upper;
 	char *hd = xasprintf("%s/data", fx->host);
 
 	h = hd;
-	mkd(fx->host, "data", 0755);
-	put(h, "keep.txt", "keep\n");
-	put(h, "mod.txt", "old\n");
-	put(h, "same.txt", "same\n");
-	put(h, "mode.txt", "mode\n");
-	put(h, "del.txt", "delete me\n");
-	mkd(h, "deldir", 0755);
-	put(h, "deldir/x", "x\n");
-	mkd(h, "opq", 0755);
-	put(h, "opq/h1", "h1\n");
-	put(h, "opq/h2", "h2\n");
-	mkd(h, "opq/keepdir", 0755);
-	put(h, "opq/keepdir/inner", "inner\n");
-	mkd(h, "sub", 0755);
-	put(h, "sub/s1", "s1\n");
-	put(h, "file-to-dir", "was a file\n");
-	lnk(h, "ln", "keep.txt");
+	fx_mkdir(fx->host, "data", 0755);
+	fx_put(h, "keep.txt", "keep\n");
+	fx_put(h, "mod.txt", "old\n");
+	fx_put(h, "same.txt", "same\n");
+	fx_put(h, "mode.txt", "mode\n");
+	fx_put(h, "del.txt", "delete me\n");
+	fx_mkdir(h, "deldir", 0755);
+	fx_put(h, "deldir/x", "x\n");
+	fx_mkdir(h, "opq", 0755);
+	fx_put(h, "opq/h1", "h1\n");
+	fx_put(h, "opq/h2", "h2\n");
+	fx_mkdir(h, "opq/keepdir", 0755);
+	fx_put(h, "opq/keepdir/inner", "inner\n");
+	fx_mkdir(h, "sub", 0755);
+	fx_put(h, "sub/s1", "s1\n");
+	fx_put(h, "file-to-dir", "was a file\n");
+	fx_symlink(h, "ln", "keep.txt");
 
-	if (whiteout(u, "del.txt") < 0) {
+	if (!fx_whiteout(u, "del.txt")) {
 		free(hd);
 		return false;
 	}
-	put(u, "mod.txt", "new content\n");
+	fx_put(u, "mod.txt", "new content\n");
 	copy_up(fx, "same.txt");
 	copy_up(fx, "mode.txt");
 	{
@@ -171,28 +89,28 @@ static bool build_box(struct fixture *fx)
 		assert_int_equal(chmod(p, 0600), 0);
 		free(p);
 	}
-	put(u, "new.txt", "brand new\n");
-	assert_int_equal(whiteout(u, "deldir"), 0);
-	assert_int_equal(whiteout(u, "ghost"), 0); /* nothing on the host: no change */
-	mkd(u, "opq", 0755);
-	opaque(u, "opq");
-	put(u, "opq/h1", "h1 replaced\n");
-	mkd(u, "opq/keepdir", 0755); /* hides its host entries too */
-	mkd(u, "sub", 0755);	     /* a copy-up: same mode, no change */
-	put(u, "sub/s2", "s2\n");
-	mkd(u, "newdir", 0750);
-	mkd(u, "newdir/deeper", 0700);
-	put(u, "newdir/deeper/f", "f\n");
-	mkd(u, "file-to-dir", 0755);
-	put(u, "file-to-dir/inside", "in\n");
-	lnk(u, "ln", "/etc");
+	fx_put(u, "new.txt", "brand new\n");
+	assert_true(fx_whiteout(u, "deldir"));
+	assert_true(fx_whiteout(u, "ghost")); /* nothing on the host: no change */
+	fx_mkdir(u, "opq", 0755);
+	fx_opaque(u, "opq");
+	fx_put(u, "opq/h1", "h1 replaced\n");
+	fx_mkdir(u, "opq/keepdir", 0755); /* hides its host entries too */
+	fx_mkdir(u, "sub", 0755);	  /* a copy-up: same mode, no change */
+	fx_put(u, "sub/s2", "s2\n");
+	fx_mkdir(u, "newdir", 0750);
+	fx_mkdir(u, "newdir/deeper", 0700);
+	fx_put(u, "newdir/deeper/f", "f\n");
+	fx_mkdir(u, "file-to-dir", 0755);
+	fx_put(u, "file-to-dir/inside", "in\n");
+	fx_symlink(u, "ln", "/etc");
 	free(hd);
 	return true;
 }
 
 static void every_kind_of_change_is_classified_in_byte_order(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct changes ch;
 	struct error err;
 	size_t i = 0;
@@ -238,12 +156,15 @@ static void every_kind_of_change_is_classified_in_byte_order(void **state)
 
 static void commit_temp_names_are_exactly_those_commit_makes(void **state)
 {
-	static const char *const ours[] = {".hutch-commit-abcdef123456", ".hutch-commit-000000000000",
+	static const char *const ours[] = {".hutch-commit-abcdef123456",
+					   ".hutch-commit-000000000000",
 					   ".hutch-commit-zzzzzzzzzzzz"};
 	static const char *const users[] = {
-	    ".hutch-commit-notes",	    ".hutch-commit-",		".hutch-commit-abcdef12345",
-	    ".hutch-commit-abcdef1234567", ".hutch-commit-ABCDEF123456", ".hutch-commit-abcdef12345-",
-	    "x.hutch-commit-abcdef123456", ".hutch-commit-abcdef12345.", ".hutch-commi-abcdef123456",
+	    ".hutch-commit-notes",	   ".hutch-commit-",
+	    ".hutch-commit-abcdef12345",   ".hutch-commit-abcdef1234567",
+	    ".hutch-commit-ABCDEF123456",  ".hutch-commit-abcdef12345-",
+	    "x.hutch-commit-abcdef123456", ".hutch-commit-abcdef12345.",
+	    ".hutch-commi-abcdef123456",
 	};
 
 	for (size_t i = 0; i < sizeof(ours) / sizeof(*ours); i++)
@@ -253,19 +174,20 @@ static void commit_temp_names_are_exactly_those_commit_makes(void **state)
 			fail_msg("'%s' taken for a temporary name of commit", users[i]);
 }
 
-/* Below a dir the box replaced, a user's file named like commit's is a deletion; commit's own is not. */
+/* Below a dir the box replaced, a user's file named like commit's is a deletion; commit's own is
+ * not. */
 static void only_commit_leftovers_are_hidden_from_the_diff(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *d = xasprintf("%s/data/d", fx->host);
 	struct changes ch;
 	struct error err;
 
 	assert_int_equal(mkdir_p(d, 0755, &err), 0);
-	put(d, ".hutch-commit-notes", "the user's\n");
-	put(d, ".hutch-commit-abcdef123456", "half a file\n");
-	mkd(fx->upper, "d", 0755);
-	opaque(fx->upper, "d");
+	fx_put(d, ".hutch-commit-notes", "the user's\n");
+	fx_put(d, ".hutch-commit-abcdef123456", "half a file\n");
+	fx_mkdir(fx->upper, "d", 0755);
+	fx_opaque(fx->upper, "d");
 	assert_int_equal(changes_collect(&ch, fx->box, fx->host, &err), 0);
 	assert_int_equal(ch.n, 1);
 	expect_change(&ch, 0, "/data/d/.hutch-commit-notes", CHANGE_DELETED, KIND_FILE, 11);
@@ -275,19 +197,19 @@ static void only_commit_leftovers_are_hidden_from_the_diff(void **state)
 
 static void sort_order_is_bytewise_with_parents_first(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	static const char *const names[] = {"a.txt", "a", "a-b", "B", "\xc3\xa9", "a/b"};
 	struct changes ch;
 	struct error err;
 
-	mkd(fx->host, "data", 0755);
+	fx_mkdir(fx->host, "data", 0755);
 	for (size_t i = 0; i < 5; i++) {
 		if (!strcmp(names[i], "a"))
-			mkd(fx->upper, names[i], 0755);
+			fx_mkdir(fx->upper, names[i], 0755);
 		else
-			put(fx->upper, names[i], "x");
+			fx_put(fx->upper, names[i], "x");
 	}
-	put(fx->upper, "a/b", "x");
+	fx_put(fx->upper, "a/b", "x");
 	assert_int_equal(changes_collect(&ch, fx->box, fx->host, &err), 0);
 	assert_int_equal(ch.n, 6);
 	assert_string_equal(ch.v[0].path, "/data/B");
@@ -303,12 +225,12 @@ static void sort_order_is_bytewise_with_parents_first(void **state)
 
 static void a_missing_host_dir_makes_everything_added(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	struct changes ch;
 	struct error err;
 
 	/* No host/data at all. */
-	put(fx->upper, "f", "x");
+	fx_put(fx->upper, "f", "x");
 	assert_int_equal(changes_collect(&ch, fx->box, fx->host, &err), 0);
 	assert_int_equal(ch.n, 1);
 	expect_change(&ch, 0, "/data/f", CHANGE_ADDED, KIND_FILE, 1);
@@ -317,7 +239,7 @@ static void a_missing_host_dir_makes_everything_added(void **state)
 
 static void selection_matches_paths_at_or_below(void **state)
 {
-	struct fixture *fx = *state;
+	struct box_fixture *fx = *state;
 	char *sel1[] = {"/data/d"};
 	char *sel2[] = {"/data/d/x"};
 	char *sel3[] = {"/data/d2"};
@@ -325,10 +247,10 @@ static void selection_matches_paths_at_or_below(void **state)
 	struct changes ch;
 	struct error err;
 
-	mkd(fx->host, "data", 0755);
-	mkd(fx->upper, "d", 0755);
-	put(fx->upper, "d/x", "x");
-	put(fx->upper, "dd", "x");
+	fx_mkdir(fx->host, "data", 0755);
+	fx_mkdir(fx->upper, "d", 0755);
+	fx_put(fx->upper, "d/x", "x");
+	fx_put(fx->upper, "dd", "x");
 	assert_int_equal(changes_collect(&ch, fx->box, fx->host, &err), 0);
 	assert_int_equal(ch.n, 3);
 	assert_int_equal(changes_select(&ch, sel1, 1, selected, "A", &err), 0);
@@ -385,17 +307,18 @@ static void json_strings_are_escaped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(every_kind_of_change_is_classified_in_byte_order, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(sort_order_is_bytewise_with_parents_first, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(a_missing_host_dir_makes_everything_added, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(selection_matches_paths_at_or_below, setup, teardown),
+	    cmocka_unit_test_setup_teardown(every_kind_of_change_is_classified_in_byte_order,
+					    fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(sort_order_is_bytewise_with_parents_first, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(a_missing_host_dir_makes_everything_added, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(selection_matches_paths_at_or_below, fx_setup,
+					    fx_teardown),
 	    cmocka_unit_test(paths_are_normalized_without_resolving),
 	    cmocka_unit_test(commit_temp_names_are_exactly_those_commit_makes),
-	    cmocka_unit_test_setup_teardown(only_commit_leftovers_are_hidden_from_the_diff, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(only_commit_leftovers_are_hidden_from_the_diff,
+					    fx_setup, fx_teardown),
 	    cmocka_unit_test(json_strings_are_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,40 +26,12 @@
 #include "policy/limits.h"
 #include "policy/policy.h"
 
+#include "fixture.h"
+
 struct fixture {
-	char dir[64];	 /* the fake cgroup (our "own" cgroup) */
-	char child[160]; /* where the run's cgroup will be */
+	char *dir;   /* the fake cgroup (our "own" cgroup) */
+	char *child; /* where the run's cgroup will be */
 };
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static char *get(const char *dir, const char *name)
-{
-	char path[256];
-	struct error err;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return read_file(path, 4096, &err);
-}
-
-static void expect_file(const char *dir, const char *name, const char *text)
-{
-	char *got = get(dir, name);
-
-	if (!got || strcmp(got, text))
-		fail_msg("%s/%s: expected '%s', got '%s'", dir, name, text, got ? got : "(none)");
-	free(got);
-}
 
 /*
  * A fake cgroup v2 folder: the interface files as the kernel has them, and
@@ -69,24 +41,20 @@ static void expect_file(const char *dir, const char *name, const char *text)
  */
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
 	static const char *const files[] = {"memory.max", "memory.swap.max", "pids.max",
 					    "cpu.max",	  "cgroup.procs",    "memory.events",
 					    "pids.events"};
 
-	if (!fx)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/var/tmp/hutch-test-cgroup.XXXXXX");
-	if (!mkdtemp(fx->dir))
-		return -1;
-	put(fx->dir, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
-	put(fx->dir, "cgroup.subtree_control", "memory pids\n");
-	put(fx->dir, "cgroup.procs", "");
-	snprintf(fx->child, sizeof(fx->child), "%s/hutch-tbox-%d", fx->dir, (int)getpid());
+	fx->dir = fx_mkdtemp("cgroup");
+	fx_put(fx->dir, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+	fx_put(fx->dir, "cgroup.subtree_control", "memory pids\n");
+	fx_put(fx->dir, "cgroup.procs", "");
+	fx->child = xasprintf("%s/hutch-tbox-%d", fx->dir, (int)getpid());
 	if (mkdir(fx->child, 0755) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		put(fx->child, files[i], "");
+		fx_put(fx->child, files[i], "");
 	*state = fx;
 	return 0;
 }
@@ -94,9 +62,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	struct error err;
 
-	remove_tree(fx->dir, &err);
+	fx_rmdtemp(fx->dir);
+	free(fx->child);
 	free(fx);
 	return 0;
 }
@@ -119,19 +87,19 @@ static void the_cgroup_gets_every_limit_and_pid_1(void **state)
 	assert_true(limits_enforce_memory(&l));
 	assert_int_equal(limits_watch_tasks(&l), 0);
 
-	expect_file(fx->child, "memory.max", "67108864");
-	expect_file(fx->child, "memory.swap.max", "0");
+	fx_expect_content(fx->child, "memory.max", "67108864");
+	fx_expect_content(fx->child, "memory.swap.max", "0");
 	/* 10 for the programs, 2 for PID 1 and its supervisor thread (the default filter). */
-	expect_file(fx->child, "pids.max", "12");
-	expect_file(fx->child, "cpu.max", "150000 100000");
+	fx_expect_content(fx->child, "pids.max", "12");
+	fx_expect_content(fx->child, "cpu.max", "150000 100000");
 	/* cpu was not enabled for children: it was asked for (a plain file keeps the write). */
-	subtree = get(fx->dir, "cgroup.subtree_control");
+	subtree = fx_read(fx->dir, "cgroup.subtree_control");
 	assert_true(str_has_prefix(subtree, "+cpu"));
 	free(subtree);
 
-	expect_file(fx->child, "cgroup.procs", "");
+	fx_expect_content(fx->child, "cgroup.procs", "");
 	assert_int_equal(limits_attach(&l, 4242, &err), 0);
-	expect_file(fx->child, "cgroup.procs", "4242");
+	fx_expect_content(fx->child, "cgroup.procs", "4242");
 
 	assert_true(str_has_prefix(limits_describe(&l),
 				   "memory 64 MiB by cgroup, pids 10 by cgroup, "
@@ -148,22 +116,22 @@ static void cgroup_events_explain_how_the_box_ended(void **state)
 	char why[256];
 
 	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
-	put(fx->child, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
-	put(fx->child, "pids.events", "max 0\n");
+	fx_put(fx->child, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	fx_put(fx->child, "pids.events", "max 0\n");
 	assert_int_equal(limits_explain(&l, 1, why, sizeof(why)), 0);
 	assert_int_equal(limits_explain(&l, 137, why, sizeof(why)), 0);
 
-	put(fx->child, "pids.events", "max 3\n");
+	fx_put(fx->child, "pids.events", "max 3\n");
 	assert_int_equal(limits_explain(&l, 1, why, sizeof(why)), 1);
 	assert_string_equal(why, "process limit of 10 reached: the box could not start more");
 
-	put(fx->child, "memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n");
+	fx_put(fx->child, "memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n");
 	assert_int_equal(limits_explain(&l, 137, why, sizeof(why)), 1);
 	assert_string_equal(
 	    why, "memory limit of 64 MiB reached: the kernel killed a process of the box");
 
-	put(fx->child, "memory.events", "oom_kill 0\n");
-	put(fx->child, "pids.events", "max 0\n");
+	fx_put(fx->child, "memory.events", "oom_kill 0\n");
+	fx_put(fx->child, "pids.events", "max 0\n");
 	assert_int_equal(limits_explain(&l, 153, why, sizeof(why)), 1);
 	assert_string_equal(why, "file size limit of 1 MiB reached: a write past it was refused");
 	limits_release(&l);
@@ -178,7 +146,7 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 	char expected[512];
 
 	/* This machine's case: cgroup v2 with nothing but hugetlb. */
-	put(fx->dir, "cgroup.controllers", "hugetlb\n");
+	fx_put(fx->dir, "cgroup.controllers", "hugetlb\n");
 	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
 	assert_int_equal(l.memory, LIMIT_WATCHDOG);
 	assert_int_equal(l.pids, getuid() == 0 ? LIMIT_WATCHDOG : LIMIT_RLIMIT);
@@ -199,13 +167,13 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 	limits_release(&l);
 
 	/* Only pids delegated: pids by the cgroup, the others by their fallbacks. */
-	put(fx->dir, "cgroup.controllers", "pids\n");
+	fx_put(fx->dir, "cgroup.controllers", "pids\n");
 	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
 	assert_int_equal(l.memory, LIMIT_WATCHDOG);
 	assert_int_equal(l.pids, LIMIT_CGROUP);
 	assert_non_null(l.cgroup);
-	expect_file(fx->child, "pids.max", "52");
-	expect_file(fx->child, "memory.max", "");
+	fx_expect_content(fx->child, "pids.max", "52");
+	fx_expect_content(fx->child, "memory.max", "");
 	snprintf(expected, sizeof(expected),
 		 "cgroup v2 at %s lacks the memory and cpu controllers: memory 1 GiB by PID 1's "
 		 "watchdog, pids 50 by cgroup, cpus 1",
@@ -218,7 +186,7 @@ static void missing_controllers_fall_back_one_by_one(void **state)
 	p.seccomp = FILTER_OFF;
 	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
 	assert_int_equal(l.tasks_max, 51);
-	expect_file(fx->child, "pids.max", "51");
+	fx_expect_content(fx->child, "pids.max", "51");
 	assert_non_null(strstr(limits_describe(&l), "pids 50 by cgroup"));
 	limits_release(&l);
 }
@@ -249,7 +217,7 @@ static void a_cgroup_in_use_is_not_taken(void **state)
 	struct limits l;
 	struct error err;
 
-	put(fx->child, "cgroup.procs", "999\n");
+	fx_put(fx->child, "cgroup.procs", "999\n");
 	assert_int_equal(limits_prepare_at(&p, "tbox", fx->dir, NULL, &l, &err), 0);
 	assert_null(l.cgroup);
 	assert_non_null(strstr(limits_describe(&l), "exists and is in use"));
@@ -434,23 +402,23 @@ static void proc_scan_sums_anonymous_memory_and_threads(void **state)
 
 	snprintf(path, sizeof(path), "%s/proc/1", fx->dir);
 	assert_int_equal(mkdir_p(path, 0755, &(struct error){0}), 0);
-	put(path, "status",
+	fx_put(path, "status",
 	    "Name:\tinit\nUmask:\t0022\nState:\tS (sleeping)\nVmRSS:\t    9000 kB\n"
 	    "RssAnon:\t     100 kB\nRssFile:\t    8880 kB\nRssShmem:\t      20 kB\nThreads:\t3\n");
 	snprintf(path, sizeof(path), "%s/proc/22", fx->dir);
 	assert_int_equal(mkdir_p(path, 0755, &(struct error){0}), 0);
-	put(path, "status",
+	fx_put(path, "status",
 	    "Name:\tpython3\nRssAnon:\t    1000 kB\nRssShmem:\t       0 kB\nThreads:\t1\n");
 	/* A zombie: no memory lines. */
 	snprintf(path, sizeof(path), "%s/proc/23", fx->dir);
 	assert_int_equal(mkdir_p(path, 0755, &(struct error){0}), 0);
-	put(path, "status", "Name:\tdefunct\nState:\tZ (zombie)\nThreads:\t1\n");
+	fx_put(path, "status", "Name:\tdefunct\nState:\tZ (zombie)\nThreads:\t1\n");
 	/* Gone between readdir and open; and entries that are not processes. */
 	snprintf(path, sizeof(path), "%s/proc/33", fx->dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/proc/sys", fx->dir);
 	assert_int_equal(mkdir(path, 0755), 0);
-	put(path, "status", "RssAnon:\t 99999 kB\n");
+	fx_put(path, "status", "RssAnon:\t 99999 kB\n");
 
 	snprintf(path, sizeof(path), "%s/proc", fx->dir);
 	limits_proc_scan(path, &bytes, &tasks);

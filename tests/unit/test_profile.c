@@ -20,21 +20,19 @@
 #include "policy/policy.h"
 #include "policy/profile.h"
 
+#include "fixture.h"
+
 struct fixture {
-	char dir[64];
-	char path[128];
+	char *dir;
+	char *path; /* dir/p.conf */
 };
 
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
 
-	if (!fx)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/var/tmp/hutch-test-profile.XXXXXX");
-	if (!mkdtemp(fx->dir))
-		return -1;
-	snprintf(fx->path, sizeof(fx->path), "%s/p.conf", fx->dir);
+	fx->dir = fx_mkdtemp("profile");
+	fx->path = xasprintf("%s/p.conf", fx->dir);
 	*state = fx;
 	return 0;
 }
@@ -42,9 +40,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	struct error err;
 
-	remove_tree(fx->dir, &err);
+	fx_rmdtemp(fx->dir);
+	free(fx->path);
 	free(fx);
 	return 0;
 }
