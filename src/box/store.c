@@ -195,12 +195,6 @@ char *layer_path_from_name(const char *layer)
 	return out;
 }
 
-char *store_layer_dir(const struct store *store, const char *name, const char *host_path)
-{
-	_cleanup_free_ char *layer = layer_name_from_path(host_path);
-	return xasprintf("%s/boxes/%s/fs/%s", store->home, name, layer);
-}
-
 static const char *const lock_names[] = {"running", "mounted", "setup", "refresh"};
 
 int box_lock_open_at(int box_dirfd, enum box_lock which)

@@ -61,7 +61,6 @@ char *store_box_dir(const struct store *store, const char *name);
 char *store_box_profile(const struct store *store, const char *name);
 /* Remember profile for the box's later runs; best effort (atomic, or nothing). */
 void store_box_remember_profile(const struct store *store, const char *name, const char *profile);
-char *store_layer_dir(const struct store *store, const char *name, const char *host_path);
 
 /*
  * Box locks (flock on files in the box's directory).

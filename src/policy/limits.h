@@ -13,14 +13,14 @@
  *                 the box's PID 1 is moved into it. Per controller: a
  *                 machine with only the pids controller delegated still
  *                 gets --pids from the cgroup.
- *   fallbacks     --memory: PID 1 kills the box when box_memory_bytes()
- *                 exceeds it (no RLIMIT_AS: it limits address space, which
+ *   fallbacks     --memory: PID 1 kills the box when the memory
+ *                 limits_proc_scan() counts exceeds it (no RLIMIT_AS: it limits address space, which
  *                 JITs and sanitizers reserve by the terabyte);
  *                 --pids: RLIMIT_NPROC in each program, which since Linux
  *                 5.14 counts the tasks of one uid in one user namespace,
  *                 i.e. exactly this box's (the kernel exempts global uid 0,
  *                 so when hutch runs as root PID 1 watches
- *                 box_process_count() instead);
+ *                 the tasks limits_proc_scan() counts instead);
  *                 --cpus N: CPU affinity to ceil(N) CPUs (a program may
  *                 widen its own affinity again: advisory).
  *   always        --max-file-size: RLIMIT_FSIZE (a write past it raises
@@ -120,7 +120,7 @@ void limits_release(struct limits *l);
 bool limits_enforce_memory(const struct limits *l);
 
 /*
- * For PID 1's watchdog: the box_process_count() above which it must kill
+ * For PID 1's watchdog: the task count (limits_proc_scan()) above which it must kill
  * the box because nothing else enforces --pids (hutch run as root without
  * a cgroup), or 0.
  */
@@ -128,22 +128,19 @@ uint64_t limits_watch_tasks(const struct limits *l);
 
 /*
  * For PID 1's watchdog, called inside the box (whose /proc shows only the
- * box). box_memory_bytes(): the sum over every process in /proc of its
- * RssAnon + RssShmem (/proc/PID/status), in bytes: the memory the box's
- * processes hold, without file-backed pages (program text, libraries, file
- * cache), which the kernel can drop and which would count once per
- * process. Shared memory mapped by several processes counts once per
- * process; pages of a file in the box's /dev/shm that no process maps, and
- * kernel memory (pipe buffers, sockets), do not count.
- * box_process_count(): tasks, i.e. the sum of the processes' Threads:,
- * PID 1 included. Both skip processes that exit while being read.
+ * box), in one pass over the /proc at proc. *bytes: the sum over every
+ * process of its RssAnon + RssShmem (/proc/PID/status): the memory the
+ * box's processes hold, without file-backed pages (program text,
+ * libraries, file cache), which the kernel can drop and which would count
+ * once per process. Shared memory mapped by several processes counts once
+ * per process; pages of a file in the box's /dev/shm that no process maps,
+ * and kernel memory (pipe buffers, sockets), do not count. *tasks: the sum
+ * of the processes' Threads:, PID 1 included. Both skip processes that
+ * exit while being read.
  */
-uint64_t box_memory_bytes(void);
-uint64_t box_process_count(void);
+void limits_proc_scan(const char *proc, uint64_t *bytes, uint64_t *tasks);
 
 /* Internals, for tests. */
-/* Both of the above in one pass over the /proc at proc. */
-void limits_proc_scan(const char *proc, uint64_t *bytes, uint64_t *tasks);
 /* limits_prepare() with the caller's cgroup v2 folder given (NULL: none, because why). */
 int limits_prepare_at(const struct policy *p, const char *box_name, const char *cgroup_dir,
 		      const char *why, struct limits *l, struct error *err);

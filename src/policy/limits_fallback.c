@@ -110,19 +110,3 @@ void limits_proc_scan(const char *proc, uint64_t *bytes, uint64_t *tasks)
 		*tasks += t ? strtoull(t + 9, NULL, 10) : 1;
 	}
 }
-
-uint64_t box_memory_bytes(void)
-{
-	uint64_t bytes, tasks;
-
-	limits_proc_scan("/proc", &bytes, &tasks);
-	return bytes;
-}
-
-uint64_t box_process_count(void)
-{
-	uint64_t bytes, tasks;
-
-	limits_proc_scan("/proc", &bytes, &tasks);
-	return tasks;
-}

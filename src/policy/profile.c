@@ -360,15 +360,6 @@ static int open_profile(const char *path)
 	return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 }
 
-int profile_load_file(const char *path, struct policy *p, struct error *err)
-{
-	int fd = open_profile(path);
-
-	if (fd < 0)
-		return error_set(err, errno, "cannot open profile '%s'", path);
-	return profile_parse_fd(fd, path, p, err);
-}
-
 static int profile_name_check(const char *name, struct error *err)
 {
 	if (!*name)

@@ -53,7 +53,4 @@
  */
 int profile_load(const char *name, struct policy *p, struct error *err);
 
-/* The same for the profile file at path. Does not touch p->profile. */
-int profile_load_file(const char *path, struct policy *p, struct error *err);
-
 #endif

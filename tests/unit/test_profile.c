@@ -16,31 +16,45 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "policy/policy.h"
 #include "policy/profile.h"
 
 #include "fixture.h"
 
+/* Profile "p" of a user whose XDG_CONFIG_HOME is dir. */
 struct fixture {
 	char *dir;
-	char *path; /* dir/p.conf */
+	char *path; /* dir/hutch/profiles/p.conf */
 };
 
 static int setup(void **state)
 {
 	struct fixture *fx = xcalloc(1, sizeof(*fx));
+	struct error err;
 
 	fx->dir = fx_mkdtemp("profile");
-	fx->path = xasprintf("%s/p.conf", fx->dir);
+	fx->path = xasprintf("%s/hutch/profiles/p.conf", fx->dir);
+	_cleanup_free_ char *folder = xasprintf("%s/hutch/profiles", fx->dir);
+	if (mkdir_p(folder, 0700, &err) < 0)
+		return -1;
+	setenv("XDG_CONFIG_HOME", fx->dir, 1);
 	*state = fx;
 	return 0;
+}
+
+/* Load the fixture's profile the way hutch run -p p does. */
+static int load(struct policy *p, struct error *err)
+{
+	return profile_load("p", p, err);
 }
 
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
+	unsetenv("XDG_CONFIG_HOME");
 	fx_rmdtemp(fx->dir);
 	free(fx->path);
 	free(fx);
@@ -85,7 +99,7 @@ static void good_profile_fills_the_policy(void **state)
 			  "timeout = 5m\n"
 			  "max-file-size = 1G\n"
 			  "max-open-files = 256\n");
-	assert_int_equal(profile_load_file(fx->path, &p, &err), 0);
+	assert_int_equal(load(&p, &err), 0);
 	assert_int_equal(p.hide.n, 2);
 	assert_string_equal(p.hide.v[0], "/home/someone/.ssh");
 	assert_string_equal(p.hide.v[1], "/srv/secrets");
@@ -102,7 +116,7 @@ static void good_profile_fills_the_policy(void **state)
 	assert_int_equal(p.timeout_ms, 5 * 60 * 1000);
 	assert_int_equal(p.max_file_size, 1ULL << 30);
 	assert_int_equal(p.max_open_files, 256);
-	assert_null(p.profile);
+	assert_string_equal(p.profile, "p"); /* the name it was loaded by */
 	policy_release(&p);
 }
 
@@ -114,7 +128,7 @@ static void values_are_literal_and_sections_may_repeat(void **state)
 
 	/* No inline comments: " ;x" is part of the path. */
 	write_profile(fx, "[box]\nhide = /odd ;name\n[ box ]\nhide = /b\n");
-	assert_int_equal(profile_load_file(fx->path, &p, &err), 0);
+	assert_int_equal(load(&p, &err), 0);
 	assert_int_equal(p.hide.n, 2);
 	assert_string_equal(p.hide.v[0], "/odd ;name");
 	assert_string_equal(p.hide.v[1], "/b");
@@ -131,7 +145,7 @@ static void list_keys_accumulate_onto_the_policy(void **state)
 	p.memory = 1;
 	p.pids = 7;
 	write_profile(fx, "[box]\nhide = /a\nhide = /b\nmemory = 1K\n");
-	assert_int_equal(profile_load_file(fx->path, &p, &err), 0);
+	assert_int_equal(load(&p, &err), 0);
 	assert_int_equal(p.hide.n, 3);
 	assert_string_equal(p.hide.v[0], "/already");
 	assert_string_equal(p.hide.v[2], "/b");
@@ -177,7 +191,7 @@ static void every_bad_line_is_refused_with_its_file_and_line(void **state)
 
 		write_profile(fx, bad[i].text);
 		snprintf(prefix, sizeof(prefix), "%s:%d: ", fx->path, bad[i].line);
-		assert_int_equal(profile_load_file(fx->path, &p, &err), -1);
+		assert_int_equal(load(&p, &err), -1);
 		if (!str_has_prefix(err.msg, prefix) || !strstr(err.msg, bad[i].reason))
 			fail_msg("profile %zu: expected '%s...%s', got '%s'", i, prefix,
 				 bad[i].reason, err.msg);
@@ -205,7 +219,7 @@ static void long_lines_and_nul_bytes_are_refused_where_they_are(void **state)
 	memcpy(text + n + len, "\nmemory = x\n", 13);
 	write_profile(fx, text);
 	snprintf(prefix, sizeof(prefix), "%s:2: line too long", fx->path);
-	assert_int_equal(profile_load_file(fx->path, &p, &err), -1);
+	assert_int_equal(load(&p, &err), -1);
 	assert_true(str_has_prefix(err.msg, prefix));
 
 	/* A path as long as PATH_MAX fits. */
@@ -213,13 +227,13 @@ static void long_lines_and_nul_bytes_are_refused_where_they_are(void **state)
 	memset(text + n, 'a', 4094);
 	memcpy(text + n + 4094, "\n", 2);
 	write_profile(fx, text);
-	assert_int_equal(profile_load_file(fx->path, &p, &err), 0);
+	assert_int_equal(load(&p, &err), 0);
 	assert_int_equal(strlen(p.hide.v[0]), 4095);
 	policy_release(&p);
 
 	write_text(fx->path, "[box]\nhide = /a\0b\n", 18);
 	snprintf(prefix, sizeof(prefix), "%s:2: the line holds a NUL byte", fx->path);
-	assert_int_equal(profile_load_file(fx->path, &p, &err), -1);
+	assert_int_equal(load(&p, &err), -1);
 	assert_string_equal(err.msg, prefix);
 	free(text);
 }
@@ -232,11 +246,8 @@ static void a_profile_that_is_not_a_regular_file_is_refused(void **state)
 
 	/* A FIFO would block a reader: it must be refused, not opened for reading. */
 	assert_int_equal(mkfifo(fx->path, 0600), 0);
-	assert_int_equal(profile_load_file(fx->path, &p, &err), -1);
+	assert_int_equal(load(&p, &err), -1);
 	assert_non_null(strstr(err.msg, "is not a regular file"));
-	unlink(fx->path);
-	assert_int_equal(profile_load_file(fx->path, &p, &err), -1);
-	assert_non_null(strstr(err.msg, "No such file"));
 }
 
 static void profiles_are_found_by_name(void **state)
