@@ -42,19 +42,24 @@ static int cmp_rules(const void *a, const void *b)
 	return (int)x->kind - (int)y->kind;
 }
 
+/* A cover file could not be made: say so, and give back what was taken. */
+static char *cover_failed(char *path, int fd, struct error *err)
+{
+	error_set(err, errno, "cannot create '%s'", path);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return NULL;
+}
+
 /* An empty file no one may read or execute, to cover hidden and denied files. */
 static char *blank_file(const char *box_dir, struct error *err)
 {
 	char *path = xasprintf("%s/blank", box_dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0);
 
-	if (fd < 0 || fchmod(fd, 0) < 0) {
-		error_set(err, errno, "cannot create '%s'", path);
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		return NULL;
-	}
+	if (fd < 0 || fchmod(fd, 0) < 0)
+		return cover_failed(path, fd, err);
 	close(fd);
 	return path;
 }
@@ -78,13 +83,8 @@ static char *unopenable_file(const char *box_dir, struct error *err)
 	_cleanup_close_ int dirfd = open(box_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/hidden", dirfd);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (dirfd < 0 || fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		error_set(err, errno, "cannot create '%s'", path);
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		return NULL;
-	}
+	if (dirfd < 0 || fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return cover_failed(path, fd, err);
 	close(fd);
 	return path;
 }

@@ -22,18 +22,23 @@ static void update_winsize(struct vm *vm)
 		atomic_store(&vm->winsize, ((uint32_t)ws.ws_row << 16) | ws.ws_col);
 }
 
+/* The signals the console loop takes from the whole VMM. */
+static void console_signals(sigset_t *set)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
+}
+
 int console_init(struct console *con, struct vm *vm, bool interactive, struct error *err)
 {
 	sigset_t set;
 
 	memset(con, 0, sizeof(*con));
 	con->sig_fd = -1;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGWINCH);
+	console_signals(&set);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return error_set(err, errno, "cannot block signals");
 	con->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -66,12 +71,7 @@ void console_release(struct console *con)
 		close(con->sig_fd);
 		con->sig_fd = -1;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGWINCH);
+	console_signals(&set);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
