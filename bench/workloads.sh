@@ -26,6 +26,12 @@ startup()
 		-n bwrap 'bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp true'
 		-n 'unshare -Urmpf' 'unshare -Urmpf --mount-proc true'
 	)
+	# HUTCH_OLD: an earlier hutch side by side, in a box of its own, to see
+	# that a change made start-up no slower (same run, same machine state).
+	if [ -n "${HUTCH_OLD:-}" ]; then
+		cmds+=(-n 'hutch run (HUTCH_OLD)' "$HUTCH_OLD run -b old -- true")
+		"$HUTCH_OLD" run -b old -- true
+	fi
 
 	# Make the box once so its store exists, as it does for a user's second run.
 	"$HUTCH" run -- true
