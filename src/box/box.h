@@ -117,7 +117,4 @@ struct box_run_opts {
  */
 int box_run(const struct store *store, const struct box_run_opts *opts, struct error *err);
 
-/* Explain why creating a user namespace failed with errnum (sysctl, AppArmor). */
-void userns_explain(int errnum, struct error *err);
-
 #endif

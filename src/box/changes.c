@@ -14,7 +14,6 @@
 
 #include "box/beneath.h"
 #include "box/changes.h"
-#include "box/commit.h"
 #include "box/store.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -563,4 +562,16 @@ char *path_normalize(const char *cwd, const char *path)
 		out[len++] = '/';
 	out[len] = '\0';
 	return out;
+}
+
+bool commit_is_temp_name(const char *name)
+{
+	size_t n = sizeof(COMMIT_TEMP_PREFIX) - 1;
+
+	if (strncmp(name, COMMIT_TEMP_PREFIX, n) || strlen(name) != n + COMMIT_TEMP_RANDOM)
+		return false;
+	for (const char *p = name + n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
 }

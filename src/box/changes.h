@@ -126,4 +126,15 @@ const char *change_flag_name(enum change_flags flag);
 /* Normalize path (absolute, or relative to cwd): no ".", "..", "//" or trailing '/'. */
 char *path_normalize(const char *cwd, const char *path);
 
+/*
+ * Whether name is one commit gives its temporary entries on the host:
+ * COMMIT_TEMP_PREFIX and exactly COMMIT_TEMP_RANDOM characters of [a-z0-9],
+ * nothing else (".hutch-commit-notes" is a user's file). diff does not
+ * show such host entries, and commit removes them as leftovers of a killed
+ * commit.
+ */
+#define COMMIT_TEMP_PREFIX ".hutch-commit-"
+#define COMMIT_TEMP_RANDOM 12
+bool commit_is_temp_name(const char *name);
+
 #endif

@@ -52,14 +52,6 @@ struct commit_problems {
 };
 
 /*
- * Whether name is one commit gives its temporary entries on the host:
- * ".hutch-commit-" and exactly 12 characters of [a-z0-9], nothing else
- * (".hutch-commit-notes" is a user's file). diff does not show such host
- * entries, and commit removes them as leftovers of a killed commit.
- */
-bool commit_is_temp_name(const char *name);
-
-/*
  * Check the selected changes before anything is changed: adds to selected[]
  * the new directories the selected changes need as parents, then reports in
  * problems every change that cannot be committed: a conflict (unless

@@ -75,18 +75,6 @@ void commit_temp_name(char buf[sizeof(TEMP_PREFIX) + TEMP_RANDOM])
 	buf[sizeof(TEMP_PREFIX) - 1 + TEMP_RANDOM] = '\0';
 }
 
-bool commit_is_temp_name(const char *name)
-{
-	size_t n = sizeof(TEMP_PREFIX) - 1;
-
-	if (strncmp(name, TEMP_PREFIX, n) || strlen(name) != n + TEMP_RANDOM)
-		return false;
-	for (const char *p = name + n; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-			return false;
-	return true;
-}
-
 void commit_clean_leftovers(struct ctx *x, int dfd, const char *display)
 {
 	_cleanup_closedir_ DIR *d = NULL;

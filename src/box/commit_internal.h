@@ -55,8 +55,8 @@
  * fails then stops the commit, each file being entirely old or new.
  */
 
-#define TEMP_PREFIX ".hutch-commit-"
-#define TEMP_RANDOM 12
+#define TEMP_PREFIX COMMIT_TEMP_PREFIX
+#define TEMP_RANDOM COMMIT_TEMP_RANDOM
 #define TREE_DEPTH_MAX 2048
 #define COPY_CHUNK (1 << 20)
 

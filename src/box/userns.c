@@ -4,7 +4,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "box/box.h"
 #include "box/userns.h"
 #include "common/cleanup.h"
 #include "common/util.h"

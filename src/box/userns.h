@@ -14,6 +14,9 @@
  */
 int userns_write_maps(pid_t pid, uid_t uid, gid_t gid, bool as_root, struct error *err);
 
+/* Explain why creating a user namespace failed with errnum (sysctl, AppArmor). */
+void userns_explain(int errnum, struct error *err);
+
 /* From a /proc/PID/uid_map text, the map of the same ids onto themselves. */
 char *userns_identity_map(const char *own_map);
 
