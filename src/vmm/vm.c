@@ -145,6 +145,11 @@ int vm_create_devices(struct vm *vm, struct error *err)
 {
 	const struct vm_services *svc = &vm->services;
 	struct device *com1, *com2;
+	struct vmm_device_space space;
+
+	vmm_arch_device_space(&space);
+	irq_alloc_init(&vm->irqs, space.irq_first, space.irq_count);
+	mmio_alloc_init(&vm->mmio_space, space.mmio_base, space.mmio_size);
 
 	if (!(com1 = add(vm, serial_create(svc, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, STDOUT_FILENO,
 					   "ttyS0"), err)) ||

@@ -16,6 +16,7 @@
 #include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/arch/x86_64/bootparam.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/cpio.h"
 #include "vmm/memory.h"
 #include "vmm/vmm.h"
@@ -216,6 +217,25 @@ static void initrd_goes_high_and_too_large_is_refused(void **state)
 	free(img);
 }
 
+/* Device windows and lines must not land on RAM, firmware or the fixed devices. */
+static void the_device_space_is_clear_of_ram_and_fixed_hardware(void **state)
+{
+	struct vmm_device_space sp;
+	struct guest_region r[VMM_MAX_REGIONS];
+	unsigned n = vmm_arch_memory_layout(64ULL << 30, r, VMM_MAX_REGIONS);
+	uint64_t end;
+
+	vmm_arch_device_space(&sp);
+	end = sp.mmio_base + sp.mmio_size;
+	assert_true(sp.mmio_size > 0 && end > sp.mmio_base);
+	for (unsigned i = 0; i < n; i++)
+		assert_true(end <= r[i].gpa || r[i].gpa + r[i].size <= sp.mmio_base);
+	assert_true(end <= X86_IOAPIC_ADDR && end <= X86_LAPIC_ADDR &&
+		    end <= X86_IDENTITY_MAP_ADDR && end <= X86_TSS_ADDR);
+	/* Above the ISA lines (the UARTs' 3 and 4, the PIT's 0), inside the IOAPIC's 24. */
+	assert_true(sp.irq_first >= 16 && sp.irq_count > 0 && sp.irq_first + sp.irq_count <= 24);
+}
+
 static void cpio_newc_entries_are_aligned(void **state)
 {
 	struct cpio c;
@@ -245,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(guest_ptr_checks_bounds_without_overflow),
 	    cmocka_unit_test(initrd_goes_high_and_too_large_is_refused),
 	    cmocka_unit_test(cpio_newc_entries_are_aligned),
+	    cmocka_unit_test(the_device_space_is_clear_of_ram_and_fixed_hardware),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,16 @@ unsigned vmm_arch_memory_layout(uint64_t size, struct guest_region *regions, uns
 	return n;
 }
 
+void vmm_arch_device_space(struct vmm_device_space *space)
+{
+	*space = (struct vmm_device_space){
+	    .irq_first = X86_DEVICE_IRQ_FIRST,
+	    .irq_count = X86_DEVICE_IRQ_COUNT,
+	    .mmio_base = X86_DEVICE_MMIO_BASE,
+	    .mmio_size = X86_DEVICE_MMIO_SIZE,
+	};
+}
+
 unsigned x86_e820_build(const struct guest_memory *mem, struct boot_e820_entry *table, unsigned cap)
 {
 	unsigned n = 0;
