@@ -3,7 +3,8 @@
  * split of device and transport): the port and MMIO ranges it claims, its
  * interrupt line, its reset and release, and the few services of the VM it
  * may call. A device knows nothing of struct vm: adding one is a file with
- * a *_create() that fills a struct device, plus one line in vm_devices.c.
+ * a *_create() that fills a struct device, plus one line in vm.c; a device
+ * with an ACPI description appears in the DSDT by itself.
  */
 #ifndef HUTCH_VMM_DEVICE_H
 #define HUTCH_VMM_DEVICE_H
@@ -51,8 +52,20 @@ struct device_range {
 	bus_access_fn *access; /* called with the device's priv */
 };
 
+/*
+ * How the guest's firmware tables name a device (the DSDT on x86): an AML
+ * Device(name) with _HID hid and _UID uid; its _CRS comes from the device's
+ * ranges and line. hid NULL: the device is not in the tables.
+ */
+struct device_acpi {
+	char name[5];	 /* four characters, "COM1" */
+	const char *hid; /* "PNP0501" (an EISA id) or a string id, "LNRO0005" */
+	uint8_t uid;
+};
+
 struct device {
 	const char *name;
+	struct device_acpi acpi;
 	unsigned nr_ranges;
 	struct device_range ranges[DEVICE_MAX_RANGES];
 	int irq;    /* its interrupt line, -1 if none */

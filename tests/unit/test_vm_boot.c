@@ -18,6 +18,7 @@
 #include "vmm/arch/x86_64/bootparam.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/cpio.h"
+#include "vmm/devices/devices.h"
 #include "vmm/memory.h"
 #include "vmm/vmm.h"
 
@@ -129,8 +130,11 @@ static void e820_covers_exactly_guest_memory(void **state)
 static void acpi_tables_have_valid_checksums_and_one_lapic_per_cpu(void **state)
 {
 	static uint8_t buf[0x20000];
+	static const struct vm_services svc;
+	struct device *pvpanic = pvpanic_create(&svc);
+	const struct device *devs[] = {pvpanic};
 	struct error err;
-	long len = acpi_build(buf, sizeof(buf), 0xe0000, 4, &err);
+	long len = acpi_build(buf, sizeof(buf), 0xe0000, 4, devs, 1, &err);
 	uint64_t xsdt, entries[2];
 	uint32_t xsdt_len;
 
@@ -176,8 +180,9 @@ static void acpi_tables_have_valid_checksums_and_one_lapic_per_cpu(void **state)
 			assert_int_equal(lapics, 4);
 		}
 	}
-	assert_int_equal(acpi_build(buf, sizeof(buf), 0xe0000, 0, &err), -1);
-	assert_int_equal(acpi_build(buf, 64, 0xe0000, 1, &err), -1);
+	assert_int_equal(acpi_build(buf, sizeof(buf), 0xe0000, 0, devs, 1, &err), -1);
+	assert_int_equal(acpi_build(buf, 64, 0xe0000, 1, devs, 1, &err), -1);
+	device_free(pvpanic);
 }
 
 static void guest_ptr_checks_bounds_without_overflow(void **state)

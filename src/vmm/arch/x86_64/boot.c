@@ -207,7 +207,8 @@ int vmm_arch_boot_setup(struct vm *vm, const struct vmm_kernel *k, const char *c
 	if (!zp->e820_entries)
 		return error_set(err, 0, "guest memory too small for an e820 map");
 
-	acpi_len = acpi_build(acpi, X86_ACPI_MAX, X86_ACPI_ADDR, vm->nr_vcpus, err);
+	acpi_len = acpi_build(acpi, X86_ACPI_MAX, X86_ACPI_ADDR, vm->nr_vcpus,
+			      (const struct device *const *)vm->devices, vm->nr_devices, err);
 	if (acpi_len < 0)
 		return -1;
 	/* Read since protocol 2.14; older kernels find the RSDP by scanning 0xe0000. */
