@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "vmm/bus.h"
+#include "vmm/evloop.h"
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -40,6 +41,14 @@ struct vm_services {
 	void (*guest_marker)(void *vm);
 	/* The host terminal's size as rows << 16 | columns, 0 if none. */
 	uint32_t (*console_size)(void *vm);
+	/*
+	 * Call fn(arg, fd, ready) from the VM's event loop (the main thread)
+	 * whenever fd is ready for events: an ioeventfd, a backend's socket.
+	 * Before the vCPUs start; unwatch() before the device closes fd.
+	 */
+	int (*watch)(void *vm, int fd, uint32_t events, evloop_fn *fn, void *arg,
+		     struct error *err);
+	void (*unwatch)(void *vm, int fd);
 };
 
 enum device_space { DEVICE_PIO, DEVICE_MMIO };
