@@ -132,9 +132,10 @@ void console_loop(struct console *con, struct vm *vm)
 	bool stdin_open = con->interactive, escape = false;
 
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 		    {.fd = vm->stop_fd, .events = POLLIN},
 		    {.fd = con->sig_fd, .events = POLLIN},
+		    {.fd = vm->events.epoll_fd, .events = POLLIN}, /* the devices' fds */
 		    {.fd = STDIN_FILENO, .events = POLLIN},
 		};
 		/*
@@ -148,7 +149,7 @@ void console_loop(struct console *con, struct vm *vm)
 
 		if (stdin_open && !want_input)
 			timeout = 10; /* not ready, or the receive queue is full */
-		if (poll(fds, want_input ? 3 : 2, timeout) < 0) {
+		if (poll(fds, want_input ? 4 : 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_request_stop(vm, VM_STOP_HOST_ERROR, "cannot poll the console: %s",
@@ -159,7 +160,14 @@ void console_loop(struct console *con, struct vm *vm)
 			return;
 		if (fds[1].revents)
 			handle_signals(con, vm);
-		if (want_input && fds[2].revents) {
+		if (fds[2].revents) {
+			struct error err = {0};
+			if (evloop_dispatch(&vm->events, 0, &err) < 0) {
+				vm_request_stop(vm, VM_STOP_HOST_ERROR, "%s", err.msg);
+				return;
+			}
+		}
+		if (want_input && fds[3].revents) {
 			if (!forward_input(vm, &escape))
 				stdin_open = false;
 		}

@@ -3,7 +3,8 @@
  * split of device and transport): the port and MMIO ranges it claims, its
  * interrupt line, its reset and release, and the few services of the VM it
  * may call. A device knows nothing of struct vm: adding one is a file with
- * a *_create() that fills a struct device, plus one line in vm_devices.c.
+ * a *_create() that fills a struct device, plus one line in vm.c; a device
+ * with an ACPI description appears in the DSDT by itself.
  */
 #ifndef HUTCH_VMM_DEVICE_H
 #define HUTCH_VMM_DEVICE_H
@@ -13,6 +14,7 @@
 
 #include "common/error.h"
 #include "vmm/bus.h"
+#include "vmm/evloop.h"
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -39,6 +41,14 @@ struct vm_services {
 	void (*guest_marker)(void *vm);
 	/* The host terminal's size as rows << 16 | columns, 0 if none. */
 	uint32_t (*console_size)(void *vm);
+	/*
+	 * Call fn(arg, fd, ready) from the VM's event loop (the main thread)
+	 * whenever fd is ready for events: an ioeventfd, a backend's socket.
+	 * Before the vCPUs start; unwatch() before the device closes fd.
+	 */
+	int (*watch)(void *vm, int fd, uint32_t events, evloop_fn *fn, void *arg,
+		     struct error *err);
+	void (*unwatch)(void *vm, int fd);
 };
 
 enum device_space { DEVICE_PIO, DEVICE_MMIO };
@@ -51,8 +61,20 @@ struct device_range {
 	bus_access_fn *access; /* called with the device's priv */
 };
 
+/*
+ * How the guest's firmware tables name a device (the DSDT on x86): an AML
+ * Device(name) with _HID hid and _UID uid; its _CRS comes from the device's
+ * ranges and line. hid NULL: the device is not in the tables.
+ */
+struct device_acpi {
+	char name[5];	 /* four characters, "COM1" */
+	const char *hid; /* "PNP0501" (an EISA id) or a string id, "LNRO0005" */
+	uint8_t uid;
+};
+
 struct device {
 	const char *name;
+	struct device_acpi acpi;
 	unsigned nr_ranges;
 	struct device_range ranges[DEVICE_MAX_RANGES];
 	int irq;    /* its interrupt line, -1 if none */

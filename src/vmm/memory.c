@@ -1,7 +1,9 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
 #include "vmm/kvm.h"
@@ -12,18 +14,34 @@ int guest_memory_init(struct guest_memory *mem, uint64_t size, const struct gues
 		      unsigned n, struct error *err)
 {
 	uint64_t off = 0;
+	int fd;
 	void *p;
 
 	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	fd = memfd_create("hutch-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return error_set(err, errno, "cannot create the guest memory file");
+	/* A memfd's pages are allocated as touched: the size costs nothing yet. */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		error_set(err, errno, "cannot size %llu MiB of guest memory",
+			  (unsigned long long)(size >> 20));
+		close(fd);
+		return -1;
+	}
 	/*
 	 * MAP_NORESERVE: guest RAM the guest never touches costs the host
 	 * nothing, as with every VMM; the size was checked against the host's.
 	 */
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
-	if (p == MAP_FAILED)
-		return error_set(err, errno, "cannot map %llu MiB of guest memory",
-				 (unsigned long long)(size >> 20));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		error_set(err, errno, "cannot map %llu MiB of guest memory",
+			  (unsigned long long)(size >> 20));
+		close(fd);
+		return -1;
+	}
+	mem->fd = fd;
 	/* Guest RAM in a core dump of hutch would leak the guest's secrets. */
 	madvise(p, size, MADV_DONTDUMP);
 	mem->base = p;
@@ -58,9 +76,12 @@ int guest_memory_register(const struct guest_memory *mem, int vm_fd, struct erro
 
 void guest_memory_release(struct guest_memory *mem)
 {
-	if (mem->base)
+	if (mem->base) {
 		munmap(mem->base, mem->size);
+		close(mem->fd);
+	}
 	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
 }
 
 void *guest_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)

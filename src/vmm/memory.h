@@ -1,7 +1,11 @@
 /*
- * Guest RAM: one anonymous host mapping, exposed to KVM as up to
+ * Guest RAM: one memfd mapped shared, exposed to KVM as up to
  * VMM_MAX_REGIONS slots laid out by the architecture (x86 leaves a hole
- * below 4 GiB for MMIO). The guest gets exactly the requested size.
+ * below 4 GiB for MMIO). The guest gets exactly the requested size. A memfd
+ * rather than anonymous memory so that another process (a vhost-user
+ * device, later) can map the same RAM from the fd; it is sealed against
+ * shrinking and growing, so no holder of the fd can pull pages from under
+ * the VMM (a SIGBUS) or make it larger than the guest was given.
  */
 #ifndef HUTCH_VMM_MEMORY_H
 #define HUTCH_VMM_MEMORY_H
@@ -22,6 +26,7 @@ struct guest_region {
 struct guest_memory {
 	uint8_t *base; /* the whole mapping, NULL when not set up */
 	uint64_t size;
+	int fd; /* the memfd: offset o is base + o; valid while base is set */
 	unsigned nr_regions;
 	struct guest_region regions[VMM_MAX_REGIONS];
 };

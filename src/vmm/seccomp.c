@@ -25,6 +25,10 @@ static const int allowed[] = {
     SYS_write,
     SYS_poll,
     SYS_ppoll,
+    /* The devices' event loop (vmm/evloop.c): waiting, and a handler dropping its fd. */
+    SYS_epoll_wait,
+    SYS_epoll_pwait,
+    SYS_epoll_ctl,
     SYS_close,
     SYS_lseek,
     SYS_clock_gettime,

@@ -95,6 +95,21 @@ static void services_guest_marker(void *opaque)
 	atomic_compare_exchange_strong(&vm->t_marker_ns, &expected, vmm_now_ns());
 }
 
+static int services_watch(void *opaque, int fd, uint32_t events, evloop_fn *fn, void *arg,
+			  struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return evloop_add(&vm->events, fd, events, fn, arg, err);
+}
+
+static void services_unwatch(void *opaque, int fd)
+{
+	struct vm *vm = opaque;
+
+	evloop_remove(&vm->events, fd);
+}
+
 static uint32_t services_console_size(void *opaque)
 {
 	struct vm *vm = opaque;
@@ -111,6 +126,8 @@ void vm_services_init(struct vm *vm)
 		.guest_exited = services_guest_exited,
 		.guest_marker = services_guest_marker,
 		.console_size = services_console_size,
+		.watch = services_watch,
+		.unwatch = services_unwatch,
 	};
 }
 
@@ -145,6 +162,11 @@ int vm_create_devices(struct vm *vm, struct error *err)
 {
 	const struct vm_services *svc = &vm->services;
 	struct device *com1, *com2;
+	struct vmm_device_space space;
+
+	vmm_arch_device_space(&space);
+	irq_alloc_init(&vm->irqs, space.irq_first, space.irq_count);
+	mmio_alloc_init(&vm->mmio_space, space.mmio_base, space.mmio_size);
 
 	if (!(com1 = add(vm, serial_create(svc, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, STDOUT_FILENO,
 					   "ttyS0"), err)) ||
@@ -165,6 +187,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct error *err)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	vm->events.epoll_fd = -1;
 	atomic_init(&vm->exit_status, -1);
 	atomic_init(&vm->stop_reason, VM_RUNNING);
 	pthread_mutex_init(&vm->stop_lock, NULL);
@@ -192,6 +215,8 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct error *err)
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return error_set(err, errno, "cannot create an eventfd");
+	if (evloop_init(&vm->events, err) < 0)
+		return -1;
 	return vmm_arch_vm_init(vm, err);
 }
 
@@ -219,6 +244,8 @@ void vm_release(struct vm *vm)
 		vm->vcpus = NULL;
 	}
 	vm_release_devices(vm);
+	/* After the devices: their release may still take their fds out of it. */
+	evloop_release(&vm->events);
 	guest_memory_release(&vm->mem);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);

@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 #include "vmm/arch/arch.h"
+#include "vmm/alloc.h"
 #include "vmm/bus.h"
+#include "vmm/evloop.h"
 #include "vmm/cpio.h"
 #include "vmm/device.h"
 #include "vmm/memory.h"
@@ -37,6 +39,10 @@ struct vm {
 	struct device *devices[VM_MAX_DEVICES];
 	unsigned nr_devices;
 	struct vm_services services; /* what the devices may ask of this VM */
+	/* Interrupt lines and MMIO windows for devices that take them as they come. */
+	struct irq_alloc irqs;
+	struct evloop events; /* the devices' fds, served by the console loop */
+	struct mmio_alloc mmio_space;
 	struct serial *console; /* ttyS0: guest stdout and the shell */
 	struct serial *errout;	/* ttyS1: guest stderr */
 

@@ -16,7 +16,9 @@
 #include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/arch/x86_64/bootparam.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/cpio.h"
+#include "vmm/devices/devices.h"
 #include "vmm/memory.h"
 #include "vmm/vmm.h"
 
@@ -128,8 +130,11 @@ static void e820_covers_exactly_guest_memory(void **state)
 static void acpi_tables_have_valid_checksums_and_one_lapic_per_cpu(void **state)
 {
 	static uint8_t buf[0x20000];
+	static const struct vm_services svc;
+	struct device *pvpanic = pvpanic_create(&svc);
+	const struct device *devs[] = {pvpanic};
 	struct error err;
-	long len = acpi_build(buf, sizeof(buf), 0xe0000, 4, &err);
+	long len = acpi_build(buf, sizeof(buf), 0xe0000, 4, devs, 1, &err);
 	uint64_t xsdt, entries[2];
 	uint32_t xsdt_len;
 
@@ -175,8 +180,9 @@ static void acpi_tables_have_valid_checksums_and_one_lapic_per_cpu(void **state)
 			assert_int_equal(lapics, 4);
 		}
 	}
-	assert_int_equal(acpi_build(buf, sizeof(buf), 0xe0000, 0, &err), -1);
-	assert_int_equal(acpi_build(buf, 64, 0xe0000, 1, &err), -1);
+	assert_int_equal(acpi_build(buf, sizeof(buf), 0xe0000, 0, devs, 1, &err), -1);
+	assert_int_equal(acpi_build(buf, 64, 0xe0000, 1, devs, 1, &err), -1);
+	device_free(pvpanic);
 }
 
 static void guest_ptr_checks_bounds_without_overflow(void **state)
@@ -216,6 +222,25 @@ static void initrd_goes_high_and_too_large_is_refused(void **state)
 	free(img);
 }
 
+/* Device windows and lines must not land on RAM, firmware or the fixed devices. */
+static void the_device_space_is_clear_of_ram_and_fixed_hardware(void **state)
+{
+	struct vmm_device_space sp;
+	struct guest_region r[VMM_MAX_REGIONS];
+	unsigned n = vmm_arch_memory_layout(64ULL << 30, r, VMM_MAX_REGIONS);
+	uint64_t end;
+
+	vmm_arch_device_space(&sp);
+	end = sp.mmio_base + sp.mmio_size;
+	assert_true(sp.mmio_size > 0 && end > sp.mmio_base);
+	for (unsigned i = 0; i < n; i++)
+		assert_true(end <= r[i].gpa || r[i].gpa + r[i].size <= sp.mmio_base);
+	assert_true(end <= X86_IOAPIC_ADDR && end <= X86_LAPIC_ADDR &&
+		    end <= X86_IDENTITY_MAP_ADDR && end <= X86_TSS_ADDR);
+	/* Above the ISA lines (the UARTs' 3 and 4, the PIT's 0), inside the IOAPIC's 24. */
+	assert_true(sp.irq_first >= 16 && sp.irq_count > 0 && sp.irq_first + sp.irq_count <= 24);
+}
+
 static void cpio_newc_entries_are_aligned(void **state)
 {
 	struct cpio c;
@@ -245,6 +270,7 @@ int main(void)
 	    cmocka_unit_test(guest_ptr_checks_bounds_without_overflow),
 	    cmocka_unit_test(initrd_goes_high_and_too_large_is_refused),
 	    cmocka_unit_test(cpio_newc_entries_are_aligned),
+	    cmocka_unit_test(the_device_space_is_clear_of_ram_and_fixed_hardware),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,17 @@ struct vmm_kernel {
 	uint64_t cmdline_max; /* longest command line, without its NUL */
 };
 
+/*
+ * Where devices created at run time go (vmm/alloc.h): irq_count interrupt
+ * lines from irq_first that no fixed device uses, and an MMIO window with no
+ * RAM, firmware or interrupt controller in it.
+ */
+struct vmm_device_space {
+	unsigned irq_first, irq_count;
+	uint64_t mmio_base, mmio_size;
+};
+void vmm_arch_device_space(struct vmm_device_space *space);
+
 /* Split size bytes of RAM into guest-physical regions; returns how many (<= max). */
 unsigned vmm_arch_memory_layout(uint64_t size, struct guest_region *regions, unsigned max);
 

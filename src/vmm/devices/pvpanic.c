@@ -22,6 +22,8 @@ struct device *pvpanic_create(const struct vm_services *vm)
 {
 	struct device *dev = device_new("pvpanic", (void *)vm);
 
+	/* "QEMU0001": Linux's pvpanic-mmio driver matches it, port or MMIO. */
+	dev->acpi = (struct device_acpi){.name = "PEVT", .hid = "QEMU0001", .uid = 0};
 	device_add_range(dev, DEVICE_PIO, PVPANIC_PORT, 1, pvpanic_access);
 	return dev;
 }

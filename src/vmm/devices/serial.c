@@ -260,6 +260,10 @@ struct device *serial_create(const struct vm_services *vm, uint16_t base, unsign
 	s->mcr = MCR_OUT2;
 	pthread_mutex_init(&s->lock, NULL);
 	dev->irq = (int)irq;
+	/* EisaId("PNP0501"), a 16550A: Linux's 8250_pnp driver binds it. The PC's COMn is ttyS(n-1). */
+	dev->acpi.hid = "PNP0501";
+	dev->acpi.uid = base == SERIAL_COM1_BASE ? 1 : 2;
+	snprintf(dev->acpi.name, sizeof(dev->acpi.name), "COM%u", (unsigned)dev->acpi.uid);
 	dev->reset = serial_reset;
 	dev->release = serial_release;
 	device_add_range(dev, DEVICE_PIO, base, SERIAL_NR_PORTS, serial_access);

@@ -1,8 +1,12 @@
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/devices/devices.h"
+#include "vmm/device.h"
 #include "common/banned.h"
 
 /* ACPI 6.4, 5.2.5.3 */
@@ -223,62 +227,148 @@ static void aml_put(uint8_t *out, size_t *len, const void *p, size_t n)
 	*len += n;
 }
 
+/* _HID: an EISA id ("PNP0501": three capitals, four hex digits) as a DWordConst, else a string. */
+static int aml_hid(uint8_t *out, size_t *len, const char *hid)
+{
+	size_t n = strlen(hid);
+	bool eisa = n == 7;
+
+	for (size_t i = 0; eisa && i < 7; i++)
+		eisa = i < 3 ? (hid[i] >= 'A' && hid[i] <= 'Z') : isxdigit((unsigned char)hid[i]);
+	if (eisa) {
+		unsigned v = (unsigned)(hid[0] - 0x40) << 10 | (unsigned)(hid[1] - 0x40) << 5 |
+			     (unsigned)(hid[2] - 0x40);
+		unsigned product = (unsigned)strtoul(hid + 3, NULL, 16);
+		const uint8_t id[] = {AML_DWORD_PREFIX, (uint8_t)(v >> 8), (uint8_t)v,
+				      (uint8_t)(product >> 8), (uint8_t)product};
+		aml_put(out, len, id, sizeof(id));
+		return 0;
+	}
+	/* A hardware id is 7 or 8 characters (ACPI 6.4, 6.1.5). */
+	if (n < 7 || n > 8)
+		return -1;
+	out[(*len)++] = AML_STRING_PREFIX;
+	aml_put(out, len, hid, n + 1);
+	return 0;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /*
- * Device(NAME) { Name(_HID, hid) Name(_UID, uid) Name(_CRS, ResourceTemplate() {
- *   IO(Decode16, port, port, 1, nports) [IRQNoFlags() {irq}] }) }
- * hid is 4 bytes of AML: a DWordConst EISA id, or the head of a string.
+ * A device's resources (ACPI 6.4, 6.4): IO(Decode16, base, base, 1, len) for
+ * each port range, Memory32Fixed(ReadWrite, base, len) for each MMIO range;
+ * its line as IRQNoFlags() {irq} when it is an ISA one (0-15) on a port
+ * device, as the UARTs always were, else as Interrupt(ResourceConsumer,
+ * Edge, ActiveHigh, Exclusive) {irq}, as virtio-mmio drivers expect; the end
+ * tag. Returns the length, or 0 if a range does not fit its descriptor.
  */
-static size_t aml_isa_device(uint8_t *out, const char name[4], const uint8_t *hid, size_t hid_len,
-			     uint8_t uid, uint16_t port, uint8_t nports, int irq)
+static size_t aml_resources(uint8_t *out, const struct device *dev)
+{
+	size_t r = 0;
+
+	for (unsigned i = 0; i < dev->nr_ranges; i++) {
+		const struct device_range *rg = &dev->ranges[i];
+
+		if (rg->space == DEVICE_PIO) {
+			if (rg->base > 0xffff || rg->len > 0xff)
+				return 0;
+			out[r] = 0x47;
+			out[r + 1] = 0x01;
+			put_le(out + r + 2, rg->base, 2);
+			put_le(out + r + 4, rg->base, 2);
+			out[r + 6] = 0x01;
+			out[r + 7] = (uint8_t)rg->len;
+			r += 8;
+		} else {
+			if (rg->base > UINT32_MAX || rg->len > UINT32_MAX - rg->base)
+				return 0;
+			out[r] = 0x86;
+			put_le(out + r + 1, 9, 2);
+			out[r + 3] = 0x01; /* read-write */
+			put_le(out + r + 4, rg->base, 4);
+			put_le(out + r + 8, rg->len, 4);
+			r += 12;
+		}
+	}
+	if (dev->irq >= 0 && dev->irq < 16 && dev->nr_ranges && dev->ranges[0].space == DEVICE_PIO) {
+		out[r] = 0x22;
+		put_le(out + r + 1, 1u << dev->irq, 2);
+		r += 3;
+	} else if (dev->irq >= 0) {
+		out[r] = 0x89;
+		put_le(out + r + 1, 6, 2);
+		out[r + 3] = 0x03; /* consumer, edge-triggered, active-high, exclusive */
+		out[r + 4] = 1;	   /* one interrupt */
+		put_le(out + r + 5, (uint64_t)dev->irq, 4);
+		r += 9;
+	}
+	out[r++] = 0x79;
+	out[r++] = 0x00;
+	return r;
+}
+
+/*
+ * Device(NAME) { Name(_HID, hid) Name(_UID, uid) Name(_CRS, ResourceTemplate() {...}) }
+ * from a device's ACPI description and its ranges and line. Returns the
+ * length, or 0 if the description cannot be encoded.
+ */
+static size_t aml_device(uint8_t *out, const struct device *dev)
 {
 	static const uint8_t dev_op[] = {0x5b, 0x82}; /* DeviceOp */
 	static const uint8_t buf_op[] = {AML_BUFFER_OP};
-	uint8_t body[96], res[32], crs[48];
-	size_t b = 0, r = 0, c = 0;
-	/* 6.4.2.5 I/O port descriptor (decodes 16-bit addresses), 6.4.2.1 IRQ, 6.4.2.9 end tag. */
-	const uint8_t io[] = {
-	    0x47, 0x01,	 (uint8_t)port, (uint8_t)(port >> 8), (uint8_t)port, (uint8_t)(port >> 8),
-	    0x01, nports};
-	const uint8_t end[] = {0x79, 0x00};
+	uint8_t body[128], res[DEVICE_MAX_RANGES * 12 + 9 + 2], crs[sizeof(res) + 2];
+	size_t b = 0, r, c = 0;
 
-	aml_put(body, &b, name, 4);
+	if (strlen(dev->acpi.name) != 4)
+		return 0;
+	aml_put(body, &b, dev->acpi.name, 4);
 	aml_put(body, &b, (const uint8_t[]){AML_NAME_OP, '_', 'H', 'I', 'D'}, 5);
-	aml_put(body, &b, hid, hid_len);
-	aml_put(body, &b, (const uint8_t[]){AML_NAME_OP, '_', 'U', 'I', 'D', AML_BYTE_PREFIX, uid},
+	if (aml_hid(body, &b, dev->acpi.hid) < 0)
+		return 0;
+	aml_put(body, &b,
+		(const uint8_t[]){AML_NAME_OP, '_', 'U', 'I', 'D', AML_BYTE_PREFIX, dev->acpi.uid},
 		7);
-
-	aml_put(res, &r, io, sizeof(io));
-	if (irq >= 0) {
-		const uint8_t irqd[] = {0x22, (uint8_t)(1u << irq), (uint8_t)((1u << irq) >> 8)};
-		aml_put(res, &r, irqd, sizeof(irqd));
-	}
-	aml_put(res, &r, end, sizeof(end));
+	r = aml_resources(res, dev);
+	if (r == 0)
+		return 0;
 	/* Buffer(size) { bytes }: BufferSize as a ByteConst, then the bytes. */
 	crs[c++] = AML_BYTE_PREFIX;
 	crs[c++] = (uint8_t)r;
 	aml_put(crs, &c, res, r);
 	aml_put(body, &b, (const uint8_t[]){AML_NAME_OP, '_', 'C', 'R', 'S'}, 5);
 	b += aml_package(body + b, buf_op, 1, crs, c);
-
 	return aml_package(out, dev_op, 2, body, b);
 }
 
-/* The DSDT's AML body; returns its length (fits easily in 512 bytes). */
-static size_t dsdt_body(uint8_t *out)
+/* Most AML one device takes: DeviceOp, a PkgLength and the body of aml_device(). */
+#define AML_DEVICE_MAX (2 + 2 + 128)
+/* _S5_ (13 bytes), then ScopeOp, its PkgLength and the scope. */
+#define DSDT_AML_MAX (13 + 1 + 3 + 5 + DSDT_MAX_DEVICES * AML_DEVICE_MAX)
+
+/*
+ * The DSDT's AML body into out (DSDT_AML_MAX bytes): the S5 state, then each
+ * device that has an ACPI description, in the order they were added.
+ * Returns its length, or 0 with err if a description cannot be encoded.
+ */
+static size_t dsdt_body(uint8_t *out, const struct device *const *devices, unsigned nr_devices,
+			struct error *err)
 {
 	static const uint8_t s5_elems[] = {4,		AML_BYTE_PREFIX, 5,
 					   AML_ZERO_OP, AML_ZERO_OP,	 AML_ZERO_OP};
 	static const uint8_t s5_name[] = {AML_NAME_OP, '_', 'S', '5', '_'};
 	static const uint8_t pkg_op[] = {AML_PACKAGE_OP};
 	static const uint8_t scope_op[] = {AML_SCOPE_OP};
-	/* EisaId("PNP0501"), a 16550A: Linux's 8250_pnp driver binds it. */
-	static const uint8_t pnp0501[] = {AML_DWORD_PREFIX, 0x41, 0xd0, 0x05, 0x01};
-	/* "QEMU0001": Linux's pvpanic-mmio driver matches it, port or MMIO. */
-	static const uint8_t qemu0001[] = {
-	    AML_STRING_PREFIX, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0};
-	uint8_t scope[384];
+	uint8_t scope[5 + DSDT_MAX_DEVICES * AML_DEVICE_MAX];
 	size_t n = 0, s = 0;
 
+	if (nr_devices > DSDT_MAX_DEVICES)
+		return error_set(err, 0, "the DSDT describes at most %d devices, not %u",
+				 DSDT_MAX_DEVICES, nr_devices),
+		       0;
 	/* Name(_S5_, Package() {5, 0, 0, 0}): SLP_TYP 5 in our sleep control register. */
 	aml_put(out, &n, s5_name, sizeof(s5_name));
 	n += aml_package(out + n, pkg_op, 1, s5_elems, sizeof(s5_elems));
@@ -288,9 +378,18 @@ static size_t dsdt_body(uint8_t *out)
 	 * legacy PIC and so no ISA IRQs 0-15 unless firmware names their GSIs.
 	 */
 	aml_put(scope, &s, "\\_SB_", 5);
-	s += aml_isa_device(scope + s, "COM1", pnp0501, sizeof(pnp0501), 1, 0x3f8, 8, 4);
-	s += aml_isa_device(scope + s, "COM2", pnp0501, sizeof(pnp0501), 2, 0x2f8, 8, 3);
-	s += aml_isa_device(scope + s, "PEVT", qemu0001, sizeof(qemu0001), 0, PVPANIC_PORT, 1, -1);
+	for (unsigned i = 0; i < nr_devices; i++) {
+		size_t d;
+
+		if (!devices[i]->acpi.hid)
+			continue;
+		d = aml_device(scope + s, devices[i]);
+		if (d == 0)
+			return error_set(err, 0, "device '%s' has an ACPI description the DSDT cannot hold",
+					 devices[i]->name),
+			       0;
+		s += d;
+	}
 	n += aml_package(out + n, scope_op, 1, scope, s);
 	return n;
 }
@@ -300,21 +399,24 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-long acpi_build(uint8_t *buf, size_t cap, uint64_t base, unsigned nr_cpus, struct error *err)
+long acpi_build(uint8_t *buf, size_t cap, uint64_t base, unsigned nr_cpus,
+		const struct device *const *devices, unsigned nr_devices, struct error *err)
 {
 	size_t rsdp_off = 0, xsdt_off, fadt_off, madt_off, dsdt_off, end;
 	size_t xsdt_len = sizeof(struct acpi_header) + 2 * sizeof(uint64_t);
 	size_t madt_len = sizeof(struct acpi_madt) + nr_cpus * sizeof(struct madt_local_apic) +
 			  sizeof(struct madt_io_apic) + sizeof(struct madt_irq_override) +
 			  sizeof(struct madt_lapic_nmi);
-	uint8_t aml[512];
-	size_t aml_len = dsdt_body(aml);
+	uint8_t aml[DSDT_AML_MAX];
+	size_t aml_len = dsdt_body(aml, devices, nr_devices, err);
 	size_t dsdt_len = sizeof(struct acpi_header) + aml_len;
 	struct acpi_rsdp *rsdp;
 	struct acpi_fadt *fadt;
 	struct acpi_madt *madt;
 	uint8_t *p;
 
+	if (aml_len == 0)
+		return -1;
 	if (nr_cpus == 0 || nr_cpus > ACPI_MAX_CPUS)
 		return error_set(err, 0, "the MADT describes 1 to %d vCPUs, not %u", ACPI_MAX_CPUS,
 				 nr_cpus);

@@ -22,6 +22,16 @@ unsigned vmm_arch_memory_layout(uint64_t size, struct guest_region *regions, uns
 	return n;
 }
 
+void vmm_arch_device_space(struct vmm_device_space *space)
+{
+	*space = (struct vmm_device_space){
+	    .irq_first = X86_DEVICE_IRQ_FIRST,
+	    .irq_count = X86_DEVICE_IRQ_COUNT,
+	    .mmio_base = X86_DEVICE_MMIO_BASE,
+	    .mmio_size = X86_DEVICE_MMIO_SIZE,
+	};
+}
+
 unsigned x86_e820_build(const struct guest_memory *mem, struct boot_e820_entry *table, unsigned cap)
 {
 	unsigned n = 0;
@@ -197,7 +207,8 @@ int vmm_arch_boot_setup(struct vm *vm, const struct vmm_kernel *k, const char *c
 	if (!zp->e820_entries)
 		return error_set(err, 0, "guest memory too small for an e820 map");
 
-	acpi_len = acpi_build(acpi, X86_ACPI_MAX, X86_ACPI_ADDR, vm->nr_vcpus, err);
+	acpi_len = acpi_build(acpi, X86_ACPI_MAX, X86_ACPI_ADDR, vm->nr_vcpus,
+			      (const struct device *const *)vm->devices, vm->nr_devices, err);
 	if (acpi_len < 0)
 		return -1;
 	/* Read since protocol 2.14; older kernels find the RSDP by scanning 0xe0000. */

@@ -24,6 +24,18 @@
 /* No RAM between 3 GiB and 4 GiB: LAPIC, IOAPIC and KVM's TSS live there. */
 #define X86_MMIO_GAP_START 0xc0000000ULL
 #define X86_MMIO_GAP_END 0x100000000ULL
+/*
+ * Devices' MMIO windows (virtio-mmio): the bottom 256 MiB of the gap, far
+ * below the IOAPIC, the LAPIC and KVM's TSS at its top.
+ */
+#define X86_DEVICE_MMIO_BASE 0xd0000000ULL
+#define X86_DEVICE_MMIO_SIZE 0x10000000ULL
+/*
+ * Devices' interrupt lines: IOAPIC pins 16-23, above the 16 ISA lines the
+ * fixed devices and the PIT use; KVM's IOAPIC has 24 pins.
+ */
+#define X86_DEVICE_IRQ_FIRST 16
+#define X86_DEVICE_IRQ_COUNT 8
 #define X86_TSS_ADDR 0xfffbd000ULL
 #define X86_IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define X86_IOAPIC_ADDR 0xfec00000ULL
