@@ -8,6 +8,7 @@
 #ifndef HUTCH_NET_NET_H
 #define HUTCH_NET_NET_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -70,6 +71,13 @@ int usernet_start(struct usernet *u, const struct pasta_config *cfg, struct erro
  */
 int usernet_attach(const struct usernet *u, int netns_fd, struct error *err);
 int usernet_ready(const struct usernet *u, struct error *err);
+
+/*
+ * Whether the event log of the box at box_dirfd holds, after offset from, a
+ * connect to an address off loopback: what a program in a box without
+ * network tried to reach. buf gets "ADDR:PORT" ("[ADDR]:PORT" for IPv6).
+ */
+bool net_unreached(int box_dirfd, off_t from, char *buf, size_t len);
 
 /*
  * Bind a read-only /etc/resolv.conf naming NET_DNS_ADDR over the one in

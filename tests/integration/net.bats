@@ -243,3 +243,14 @@ no_pasta_within() {
 	expect_contains "$stderr" "cannot publish 127.0.0.1:18094->80/tcp: the host's port 18094 is already taken"
 	[ "$(grep -c . <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
 }
+
+@test "a box without network says once, at exit, what the program tried to reach" {
+	require_pasta
+	inet '
+		H run -- bash -c "$(declare -f get); get 127.0.0.1; get 10.99.1.1; get 10.99.1.1; get fd99:1::1; exit 3"
+		echo "status $?"
+		H run -- bash -c "$(declare -f get); get 127.0.0.1"'
+	expect_output "status 3"
+	[ "$(grep -c 'tried to reach' <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
+	expect_contains "$stderr" "hutch: the program tried to reach 10.99.1.1:8080 and this box has no network (use --net user or --allow)"
+}
