@@ -138,7 +138,7 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 		r = -1;
 	}
 	built->net.keeper = -1;
-	if (r == 0 && init->policy->net == NET_USER)
+	if (r == 0 && net.fd >= 0 && init->policy->net == NET_USER)
 		r = net_user_start(init, net.fd, err);
 	if (r == 0 && setns(net.fd, CLONE_NEWNET) < 0)
 		r = error_set(err, errno, "cannot enter the box's network namespace");
