@@ -239,11 +239,13 @@ no_pasta_within() {
 	INET_SERVE=no inet '
 		python3 -m http.server --bind 127.0.0.1 18094 > /dev/null 2>&1 &
 		for _ in $(seq 100); do ss -ltn | grep -q ":18094 " && break; sleep 0.05; done
-		H run --publish 18094:80 -- true; echo "status $?"
+		H run --publish 18094:80 -- true; echo "new box: status $?"
+		ls "$HUTCH_HOME/boxes" 2> /dev/null
+		H run -b old -- true && H run -b old --publish 18094:80 -- true; echo "old box: status $?"
 		no_pasta_within 30 && echo "no pasta left"'
-	expect_output $'status 125\nno pasta left'
+	expect_output $'new box: status 125\nold box: status 125\nno pasta left'
 	expect_contains "$stderr" "cannot publish 127.0.0.1:18094->80/tcp: the host's port 18094 is already taken"
-	[ "$(grep -c . <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
+	[ "$(grep -c . <<< "$stderr")" -eq 2 ] || { echo "$stderr"; false; }
 }
 
 @test "a box without network says once, at exit, what the program tried to reach" {
