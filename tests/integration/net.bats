@@ -258,3 +258,18 @@ no_pasta_within() {
 	[ "$(grep -c 'tried to reach' <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
 	expect_contains "$stderr" "hutch: the program tried to reach 10.99.1.1:8080 and this box has no network (use --net user or --allow)"
 }
+
+@test "the box's programs cannot signal pasta, not even under --root" {
+	require_pasta
+	INET_SERVE=no inet '
+		for root in "" --root; do
+			H run $root --net user -- bash -c "
+				p=\$(pgrep -x passt.avx2 || pgrep -x passt || pgrep -x pasta)
+				[ -n \"\$p\" ] || { echo no pasta seen; exit 1; }
+				kill -KILL \$p 2>&1 | sed \"s/.* - //\"
+				sleep 0.2
+				[ -e /proc/\$p/comm ] && echo \"pasta lives${root:+ under $root}\""
+		done'
+	expect_status 0
+	expect_output $'Operation not permitted\npasta lives\nOperation not permitted\npasta lives under --root'
+}
