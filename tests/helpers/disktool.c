@@ -105,7 +105,8 @@ int main(int argc, char **argv)
 	static char buf[1 << 20];
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: disktool info|dump|write|zero|discard|create-overlay|stress FILE ...\n");
+		fprintf(stderr, "usage: disktool "
+				"info|dump|write|zero|discard|create-overlay|stress FILE ...\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "info")) {
@@ -153,7 +154,8 @@ int main(int argc, char **argv)
 		check(d, d->ops->flush(d, &err), &err);
 		disk_close(d);
 	} else if (!strcmp(argv[1], "create-overlay") && argc == 5) {
-		enum disk_format f = !strcmp(argv[4], "qcow2") ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
+		enum disk_format f =
+		    !strcmp(argv[4], "qcow2") ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
 
 		if (disk_create_overlay(argv[2], argv[3], f, &err) < 0)
 			fail(&err);

@@ -144,8 +144,7 @@ static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct err
 }
 
 /* Bytes [goff, goff + len) of the backing file; zeros past its end or without one. */
-static int read_backing(struct qcow2 *q, uint8_t *p, size_t len, uint64_t goff,
-			struct error *err)
+static int read_backing(struct qcow2 *q, uint8_t *p, size_t len, uint64_t goff, struct error *err)
 {
 	size_t n = 0;
 
@@ -194,7 +193,8 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 /* A data cluster written in place must not be the header or a table the header points at. */
 static int check_data_cluster(struct qcow2 *q, uint64_t host, uint64_t goff, struct error *err)
 {
-	if (host < q->cluster_size || overlaps(host, q->cluster_size, q->l1_offset, q->l1_size * 8ull) ||
+	if (host < q->cluster_size ||
+	    overlaps(host, q->cluster_size, q->l1_offset, q->l1_size * 8ull) ||
 	    overlaps(host, q->cluster_size, q->rt_offset, q->rt_clusters * q->cluster_size))
 		return corrupt(q, "a data cluster overlaps the image's metadata", goff, err);
 	return 0;
@@ -347,8 +347,7 @@ static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct err
 	return 0;
 }
 
-static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard,
-		      struct error *err)
+static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, struct error *err)
 {
 	struct qcow2 *q = to_q(d);
 	_cleanup_free_ uint8_t *zeros = NULL;
@@ -473,9 +472,10 @@ static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *
 	if (qcow2_read_header(q, err) < 0)
 		return -1;
 	if (!q->d.read_only && q->nb_snapshots)
-		return error_set(err, 0,
-				 "disk image '%s' has internal snapshots: it can only be opened read-only",
-				 q->path);
+		return error_set(
+		    err, 0,
+		    "disk image '%s' has internal snapshots: it can only be opened read-only",
+		    q->path);
 	if (scan_l2(q, &end, err) < 0)
 		return -1;
 	if (q->backing_name[0] && open_backing(q, chain, err) < 0)

@@ -101,7 +101,7 @@ struct qcow2 {
 	enum disk_format backing_format; /* AUTO when the header names none */
 
 	uint64_t next_free; /* where the next cluster is appended */
-	bool unsynced;      /* written since the last fdatasync */
+	bool unsynced;	    /* written since the last fdatasync */
 
 	struct qcow2_cache l2_cache, rb_cache;
 	uint8_t *buf; /* one cluster of scratch */
@@ -111,8 +111,7 @@ struct qcow2 {
 int qcow2_read_header(struct qcow2 *q, struct error *err);
 
 /* qcow2_cache.c: the cluster at host offset off, read in unless cached. */
-uint8_t *qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off,
-			 struct error *err);
+uint8_t *qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, struct error *err);
 /* Cache a cluster just made (all zeros) at off without reading it. */
 uint8_t *qcow2_cache_new(struct qcow2 *q, struct qcow2_cache *c, uint64_t off);
 void qcow2_cache_release(struct qcow2_cache *c);

@@ -44,8 +44,7 @@ static unsigned pick(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool 
 	return victim;
 }
 
-uint8_t *qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off,
-			 struct error *err)
+uint8_t *qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, struct error *err)
 {
 	bool hit;
 	unsigned i = pick(q, c, off, &hit);

@@ -50,8 +50,8 @@ static void put64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
-static int __attribute__((format(printf, 3, 4))) bad(struct qcow2 *q, struct error *err,
-						     const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4)))
+bad(struct qcow2 *q, struct error *err, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -63,8 +63,8 @@ static int __attribute__((format(printf, 3, 4))) bad(struct qcow2 *q, struct err
 }
 
 /* A feature's name from the image's feature-name table, or "bit N". */
-static void feature_name(const uint8_t *names, size_t len, unsigned type, unsigned bit,
-			 char *out, size_t outlen)
+static void feature_name(const uint8_t *names, size_t len, unsigned type, unsigned bit, char *out,
+			 size_t outlen)
 {
 	for (size_t i = 0; names && i + 48 <= len; i += 48) {
 		if (names[i] == type && names[i + 1] == bit) {
@@ -84,7 +84,9 @@ static int check_incompat(struct qcow2 *q, const uint8_t *names, size_t names_le
 	if (f & QCOW2_INCOMPAT_CORRUPT)
 		return bad(q, err, "marked corrupt by QEMU (try qemu-img check -r all)");
 	if (f & QCOW2_INCOMPAT_DIRTY)
-		return bad(q, err, "dirty: left open by a program that stopped (try qemu-img check -r all)");
+		return bad(
+		    q, err,
+		    "dirty: left open by a program that stopped (try qemu-img check -r all)");
 	if (f & QCOW2_INCOMPAT_DATA_FILE)
 		return bad(q, err, "external data files are not supported");
 	if (f & QCOW2_INCOMPAT_COMPRESSION)
@@ -172,7 +174,9 @@ int qcow2_read_header(struct qcow2 *q, struct error *err)
 	if (q->version != 2 && q->version != 3)
 		return bad(q, err, "qcow2 version %u is not supported", q->version);
 	q->header_length = q->version == 2 ? QCOW2_V2_HEADER_LENGTH : be32(h + 100);
-	if ((uint64_t)st.st_size < q->header_length)
+	if ((uint64_t)st.st_size <
+		(q->version == 3 ? QCOW2_V3_HEADER_LENGTH : QCOW2_V2_HEADER_LENGTH) ||
+	    (uint64_t)st.st_size < q->header_length)
 		return bad(q, err, "truncated: the file is shorter than its header");
 	backing_off = be64(h + 8);
 	backing_len = be32(h + 16);
@@ -222,7 +226,8 @@ int qcow2_read_header(struct qcow2 *q, struct error *err)
 	if (q->rt_clusters == 0 ||
 	    (uint64_t)q->rt_clusters * q->cluster_size > QCOW2_MAX_REFTABLE_BYTES)
 		return bad(q, err, "invalid refcount table size");
-	if (q->rt_offset == 0 || q->rt_offset & (q->cluster_size - 1) || q->rt_offset > (1ull << 56))
+	if (q->rt_offset == 0 || q->rt_offset & (q->cluster_size - 1) ||
+	    q->rt_offset > (1ull << 56))
 		return bad(q, err, "invalid refcount table offset");
 	q->rt_entries = (uint64_t)q->rt_clusters * q->cluster_size / 8;
 	q->d.size = size;

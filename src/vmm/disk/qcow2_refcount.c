@@ -192,8 +192,8 @@ int qcow2_refcount_end(struct qcow2 *q, uint64_t *end, struct error *err)
 		if (q->rt[bi] + q->cluster_size > *end)
 			*end = q->rt[bi] + q->cluster_size;
 		if (disk_pread_full(q->fd, q->buf, q->cluster_size, q->rt[bi]) < 0)
-			return error_set(err, errno, "disk image '%s': cannot read a refcount block",
-					 q->path);
+			return error_set(err, errno,
+					 "disk image '%s': cannot read a refcount block", q->path);
 		for (i = q->rb_entries; i > 0; i--)
 			if (q->buf[2 * i - 2] | q->buf[2 * i - 1])
 				break;
