@@ -12,17 +12,115 @@
  *                                      random lengths, a flush every few; for
  *                                      the crash test, which kills it
  *
+ * A crash at an exact point: with DISKTOOL_CRASH_AFTER=K in the environment
+ * disktool exits (status 99) when it is about to make its K-th pwrite, as a
+ * kill -9 there would. With DISKTOOL_POWER_LOSS=SEED too, it loses some of
+ * the writes not yet made durable by fdatasync (chosen by SEED, the newest
+ * first, never one a kept later write overlaps), as a power cut would: what
+ * the fdatasync barriers of vmm/disk/qcow2 must survive. disktool stands in
+ * for pwrite and fdatasync for that (the executable's definitions win over
+ * libc's for every caller in it).
+ *
  * Failures print "disktool: MESSAGE" and exit 125, as hutch does.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "vmm/disk/disk.h"
+
+/* The writes since the last fdatasync, with the bytes they replaced. */
+struct undo {
+	int fd;
+	off_t off;
+	size_t len;
+	char *old;
+};
+
+static struct undo *undo;
+static size_t nundo, undo_cap;
+static long crash_after = -1, pwrites;
+static unsigned long long loss_seed;
+static bool power_loss;
+
+static void crash_setup(void)
+{
+	const char *k = getenv("DISKTOOL_CRASH_AFTER"), *s = getenv("DISKTOOL_POWER_LOSS");
+
+	if (k)
+		crash_after = atol(k);
+	if (s) {
+		power_loss = true;
+		loss_seed = strtoull(s, NULL, 0) * 6364136223846793005ull + 1;
+	}
+}
+
+static bool overlap(const struct undo *a, const struct undo *b)
+{
+	return a->fd == b->fd && a->off < b->off + (off_t)b->len && b->off < a->off + (off_t)a->len;
+}
+
+static _Noreturn void crash(void)
+{
+	bool *kept = calloc(nundo + 1, 1);
+
+	for (size_t i = nundo; power_loss && i-- > 0;) {
+		loss_seed = loss_seed * 6364136223846793005ull + 1442695040888963407ull;
+		kept[i] = (loss_seed >> 33) & 1;
+		for (size_t j = i + 1; j < nundo && !kept[i]; j++)
+			if (kept[j] && overlap(&undo[i], &undo[j]))
+				kept[i] = true;
+		if (!kept[i])
+			syscall(SYS_pwrite64, undo[i].fd, undo[i].old, undo[i].len, undo[i].off);
+	}
+	_exit(99);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
+int fdatasync(int fd);
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (crash_after >= 0 && ++pwrites >= crash_after)
+		crash();
+	if (power_loss) {
+		struct undo *u;
+		ssize_t r;
+
+		if (nundo == undo_cap) {
+			undo_cap = undo_cap ? 2 * undo_cap : 256;
+			undo = realloc(undo, undo_cap * sizeof(*undo));
+		}
+		u = &undo[nundo++];
+		u->fd = fd;
+		u->off = off;
+		u->len = n;
+		u->old = calloc(1, n ? n : 1);
+		r = syscall(SYS_pread64, fd, u->old, n, off);
+		(void)r;
+	}
+	return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
+int fdatasync(int fd)
+{
+	for (size_t i = 0; i < nundo; i++)
+		free(undo[i].old);
+	nundo = 0;
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 static _Noreturn void fail(const struct error *err)
 {
@@ -104,6 +202,7 @@ int main(int argc, char **argv)
 	struct disk *d;
 	static char buf[1 << 20];
 
+	crash_setup();
 	if (argc < 3) {
 		fprintf(stderr, "usage: disktool "
 				"info|dump|write|zero|discard|create-overlay|stress FILE ...\n");
