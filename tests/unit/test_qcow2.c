@@ -320,6 +320,15 @@ static void unsupported_features_are_refused_in_one_line(void **state)
 	patch(p, 60, 1, 4);
 	expect_refusal(p, "has internal snapshots: it can only be opened read-only");
 	disk_close(open_ok(p, true));
+	/*
+	 * Found by fuzz_qcow2: with 512-byte clusters a backing name longer
+	 * than the cluster was copied from past the end of the header's buffer.
+	 */
+	p = victim("longname.qcow2");
+	patch(p, 20, 9, 4);
+	patch(p, 24, 32768, 8); /* what one L2 table of 512 bytes maps */
+	patch(p, 16, 648, 4);
+	expect_refusal(p, "invalid backing file name offset or length");
 	/* A file cut short inside its header. */
 	p = victim("short.qcow2");
 	assert_int_equal(truncate(p, 50), 0);

@@ -51,7 +51,7 @@ int qcow2_barrier(struct qcow2 *q, struct error *err)
 
 static int corrupt(struct qcow2 *q, const char *what, uint64_t goff, struct error *err)
 {
-	return error_set(err, EIO, "disk image '%s' is corrupt: %s (guest offset %llu)", q->path,
+	return error_set(err, 0, "disk image '%s' is corrupt: %s (guest offset %llu)", q->path,
 			 what, (unsigned long long)goff);
 }
 
@@ -59,7 +59,7 @@ static int decode(struct qcow2 *q, uint64_t e, uint64_t goff, struct qcow2_map *
 		  struct error *err)
 {
 	if (e & QCOW2_COMPRESSED)
-		return error_set(err, EIO, "disk image '%s': compressed clusters are not supported",
+		return error_set(err, 0, "disk image '%s': compressed clusters are not supported",
 				 q->path);
 	m->host = e & QCOW2_OFFSET_MASK;
 	if (m->host & (q->cluster_size - 1))

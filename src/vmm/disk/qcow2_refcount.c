@@ -84,6 +84,12 @@ static int grow_table(struct qcow2 *q, uint64_t need_bi, struct error *err)
 	if (tclusters < qcow2_round_up((need_bi + 1) * 8, cs) / cs)
 		tclusters = qcow2_round_up((need_bi + 1) * 8, cs) / cs;
 	for (;;) {
+		uint64_t need;
+
+		/* A file grown this far (or a table pointing this far) is refused, not followed. */
+		if (tclusters * cs > QCOW2_MAX_REFTABLE_BYTES)
+			return error_set(
+			    err, EFBIG, "disk image '%s': the refcount table cannot grow", q->path);
 		nb = 0;
 		for (;;) {
 			uint64_t m;
@@ -94,13 +100,11 @@ static int grow_table(struct qcow2 *q, uint64_t need_bi, struct error *err)
 				break;
 			nb = m;
 		}
-		if (block_index(q, end - 1) < tclusters * cs / 8)
+		need = block_index(q, end - 1) + 1;
+		if (need <= tclusters * cs / 8)
 			break;
-		tclusters++;
+		tclusters = qcow2_round_up(need * 8, cs) / cs;
 	}
-	if (tclusters * cs > QCOW2_MAX_REFTABLE_BYTES)
-		return error_set(err, EFBIG, "disk image '%s': the refcount table cannot grow",
-				 q->path);
 	entries = tclusters * cs / 8;
 	t = xcalloc(entries, 8);
 	memcpy(t, q->rt, q->rt_entries * 8);
