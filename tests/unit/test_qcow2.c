@@ -387,6 +387,27 @@ static void compressed_and_misaligned_clusters_are_refused(void **state)
 	disk_close(d);
 }
 
+static void tables_past_the_end_of_the_file_are_refused(void **state)
+{
+	char *p = victim("past.qcow2");
+	struct disk *d;
+	uint64_t l1;
+
+	/* A second refcount block far past the end (found by fuzz_qcow2: the table grew without
+	 * end). */
+	patch(p, 65536 + 8, 1ull << 55, 8);
+	expect_refusal(p, "is corrupt: a refcount block lies past the end of the file");
+	patch(p, 65536 + 8, 0, 8);
+	d = open_ok(p, false);
+	fill(d, 0, 512, 1);
+	disk_close(d);
+	l1 = peek(p, 40);
+	patch(p, l1, 0x8000000000000000ull | (1ull << 40), 8);
+	expect_refusal(p, "is corrupt: an L2 table lies past the end of the file");
+	patch(p, 40, 1ull << 40, 8);
+	expect_refusal(p, "is corrupt: the L1 table lies past the end of the file");
+}
+
 static void set_backing(const char *path, const char *name)
 {
 	uint64_t off = peek(path, 8);
@@ -465,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(unsupported_features_are_refused_in_one_line),
 	    cmocka_unit_test(an_unknown_feature_is_named_from_the_feature_table),
 	    cmocka_unit_test(compressed_and_misaligned_clusters_are_refused),
+	    cmocka_unit_test(tables_past_the_end_of_the_file_are_refused),
 	    cmocka_unit_test(backing_chains_too_deep_looping_or_missing_are_refused),
 	    cmocka_unit_test(an_overlay_is_never_made_over_an_existing_file),
 	};

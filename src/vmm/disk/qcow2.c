@@ -420,7 +420,7 @@ static const struct disk_ops qcow2_ops = {
  * the guest's first read of it, and *end is past every cluster in use, so
  * that an append never lands on one.
  */
-static int scan_l2(struct qcow2 *q, uint64_t *end, struct error *err)
+static int scan_l2(struct qcow2 *q, uint64_t file_end, uint64_t *end, struct error *err)
 {
 	for (uint32_t i = 0; i < q->l1_size; i++) {
 		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK, goff, e;
@@ -431,6 +431,8 @@ static int scan_l2(struct qcow2 *q, uint64_t *end, struct error *err)
 		goff = (uint64_t)i << (2 * q->cluster_bits - 3);
 		if (l2_table(q, goff, &l2off, err) < 0)
 			return -1;
+		if (l2off + q->cluster_size > file_end)
+			return corrupt(q, "an L2 table lies past the end of the file", goff, err);
 		if (l2off + q->cluster_size > *end)
 			*end = l2off + q->cluster_size;
 		if (disk_pread_full(q->fd, q->buf, q->cluster_size, l2off) < 0)
@@ -464,26 +466,48 @@ static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error 
 	return 0;
 }
 
+/* The tables the header points at, and the refcount blocks, lie inside the file. */
+static int check_tables(struct qcow2 *q, uint64_t file_end, struct error *err)
+{
+	const char *what = NULL;
+
+	if (q->l1_offset + q->l1_size * 8ull > file_end)
+		what = "the L1 table";
+	else if (q->rt_offset + (uint64_t)q->rt_clusters * q->cluster_size > file_end)
+		what = "the refcount table";
+	for (uint64_t i = 0; !what && i < q->rt_entries; i++)
+		if (q->rt[i] && q->rt[i] + q->cluster_size > file_end)
+			what = "a refcount block";
+	if (what)
+		return error_set(err, 0,
+				 "disk image '%s' is corrupt: %s lies past the end of the file",
+				 q->path, what);
+	return 0;
+}
+
 static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *err)
 {
-	uint64_t end = 0, rc_end;
+	uint64_t end = 0, rc_end, file_end;
 	struct stat st;
 
 	if (qcow2_read_header(q, err) < 0)
+		return -1;
+	if (fstat(q->fd, &st) < 0)
+		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
+	file_end = qcow2_round_up((uint64_t)st.st_size, q->cluster_size);
+	if (check_tables(q, file_end, err) < 0)
 		return -1;
 	if (!q->d.read_only && q->nb_snapshots)
 		return error_set(
 		    err, 0,
 		    "disk image '%s' has internal snapshots: it can only be opened read-only",
 		    q->path);
-	if (scan_l2(q, &end, err) < 0)
+	if (scan_l2(q, file_end, &end, err) < 0)
 		return -1;
 	if (q->backing_name[0] && open_backing(q, chain, err) < 0)
 		return -1;
 	if (q->d.read_only)
 		return 0;
-	if (fstat(q->fd, &st) < 0)
-		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
 	if (qcow2_refcount_end(q, &rc_end, err) < 0)
 		return -1;
 	if ((uint64_t)st.st_size > end)
