@@ -226,6 +226,40 @@ static void zeroed_and_discarded_clusters_read_as_zeros(void **state)
 	disk_close(d);
 }
 
+static void patch(const char *path, uint64_t off, uint64_t value, unsigned bytes);
+static uint64_t peek(const char *path, uint64_t off);
+
+static void version_2_images_are_zeroed_without_zero_flags(void **state)
+{
+	char *base = path_in("v2base.raw"), *p = path_in("v2.qcow2");
+	struct error err = {0};
+	uint64_t l2;
+	struct disk *d;
+
+	make_raw(base, MIB, 8);
+	overlay(p, base, DISK_FORMAT_RAW);
+	/* Version 2: the header ends at 72, where the version 3 fields are zeros: no extensions. */
+	patch(p, 4, 2, 4);
+	d = open_ok(p, false);
+	fill(d, 0, CS, 0x99);
+	assert_int_equal(d->ops->write_zeroes(d, 0, 2 * CS, &err), 0);
+	assert_int_equal(d->ops->discard(d, 2 * CS, CS, &err), 0);
+	expect_fill(d, 0, 2 * CS, 0);
+	expect_bytes(d, 2 * CS, CS, 8); /* a discard cannot hide the backing file here */
+	disk_close(d);
+	l2 = peek(p, peek(p, 40)) & 0x00fffffffffffe00ull;
+	assert_int_equal(peek(p, l2) & 1, 0);
+	assert_int_equal(peek(p, l2 + 8) & 1, 0);
+	/* And without a backing file a zeroed cluster is given back. */
+	patch(p, 8, 0, 8);
+	patch(p, 16, 0, 4);
+	d = open_ok(p, false);
+	assert_int_equal(d->ops->write_zeroes(d, 0, CS, &err), 0);
+	expect_fill(d, 0, CS, 0);
+	disk_close(d);
+	assert_int_equal(peek(p, l2), 0);
+}
+
 /* Image patching: a big-endian field of the file at off. */
 static void patch(const char *path, uint64_t off, uint64_t value, unsigned bytes)
 {
@@ -483,6 +517,7 @@ int main(void)
 	    cmocka_unit_test(an_overlay_over_raw_reads_its_backing_and_keeps_its_writes),
 	    cmocka_unit_test(an_overlay_over_qcow2_reads_through_the_chain),
 	    cmocka_unit_test(zeroed_and_discarded_clusters_read_as_zeros),
+	    cmocka_unit_test(version_2_images_are_zeroed_without_zero_flags),
 	    cmocka_unit_test(unsupported_features_are_refused_in_one_line),
 	    cmocka_unit_test(an_unknown_feature_is_named_from_the_feature_table),
 	    cmocka_unit_test(compressed_and_misaligned_clusters_are_refused),

@@ -315,6 +315,7 @@ static bool has_backing(const struct qcow2 *q, uint64_t goff)
 static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct error *err)
 {
 	bool below = has_backing(q, goff);
+	_cleanup_free_ uint8_t *zeros = NULL;
 	struct qcow2_map m = {0};
 	uint64_t l2off, e;
 
@@ -325,13 +326,12 @@ static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct err
 	if (q->version < 3 && below) {
 		if (discard) /* a hint: without zero flags it cannot hide the backing file */
 			return 0;
-		_cleanup_free_ uint8_t *zeros = xcalloc(1, q->cluster_size);
-
+		zeros = xcalloc(1, q->cluster_size);
 		return write_range(q, zeros, q->cluster_size, goff, err);
 	}
 	if (ensure_l2(q, goff, &l2off, err) < 0)
 		return -1;
-	if (m.kind == Q_DATA && !discard)
+	if (m.kind == Q_DATA && !discard && q->version >= 3)
 		e = m.host | QCOW2_COPIED | QCOW2_ZERO;
 	else
 		e = below ? QCOW2_ZERO : 0;
