@@ -121,6 +121,20 @@ static int set_l2(struct qcow2 *q, uint64_t l2off, uint64_t goff, uint64_t e, st
 	return qcow2_pwrite(q, &e, 8, l2off + i * 8, err);
 }
 
+/* The same, in the cached table only: written at the next flush, after a barrier. */
+static int set_l2_later(struct qcow2 *q, uint64_t l2off, uint64_t goff, uint64_t e,
+			struct error *err)
+{
+	uint8_t *t = qcow2_cache_get(q, &q->l2_cache, l2off, err);
+
+	if (!t)
+		return -1;
+	e = htobe64(e);
+	memcpy(t + l2_index(q, goff) * 8, &e, 8);
+	qcow2_cache_dirty(&q->l2_cache, l2off);
+	return 0;
+}
+
 /* The L2 table for goff, made (zeroed, then pointed at by L1) if missing. */
 static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct error *err)
 {
@@ -133,8 +147,8 @@ static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct err
 		return 0;
 	if (qcow2_alloc_cluster(q, l2off, err) < 0)
 		return -1;
-	t = qcow2_cache_new(q, &q->l2_cache, *l2off);
-	if (qcow2_pwrite(q, t, q->cluster_size, *l2off, err) < 0 || qcow2_barrier(q, err) < 0)
+	t = qcow2_cache_new(q, &q->l2_cache, *l2off, err);
+	if (!t || qcow2_pwrite(q, t, q->cluster_size, *l2off, err) < 0 || qcow2_barrier(q, err) < 0)
 		return -1;
 	e = htobe64(*l2off | QCOW2_COPIED);
 	if (qcow2_pwrite(q, &e, 8, q->l1_offset + i * 8, err) < 0)
@@ -200,24 +214,17 @@ static int check_data_cluster(struct qcow2 *q, uint64_t host, uint64_t goff, str
 	return 0;
 }
 
-/* An L2 entry to write once the clusters it points at are on disk. */
-struct qcow2_pending {
-	uint64_t l2off, goff, entry;
-};
-
 /*
  * Write [goff, goff + len), inside one cluster. A cluster in place is
  * written over; a new one (or a zeroed one's own) is written whole, copied
- * from below first, and its L2 entry left in *p for the caller to write
- * after the barrier (*p->entry 0: nothing left to do).
+ * from below first, and its L2 entry waits for the next flush.
  */
 static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_t goff,
-		       struct qcow2_pending *p, struct error *err)
+		       struct error *err)
 {
 	uint64_t in = goff & (q->cluster_size - 1), l2off, target;
 	struct qcow2_map m = {0};
 
-	p->entry = 0;
 	if (ensure_l2(q, goff, &l2off, err) < 0 || lookup(q, goff, &m, err) < 0)
 		return -1;
 	if (m.kind == Q_DATA) {
@@ -243,51 +250,23 @@ static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_
 	memcpy(q->buf + in, data, len);
 	if (qcow2_pwrite(q, q->buf, q->cluster_size, target, err) < 0)
 		return -1;
-	p->l2off = l2off;
-	p->goff = goff;
-	p->entry = target | QCOW2_COPIED;
-	return 0;
+	return set_l2_later(q, l2off, goff, target | QCOW2_COPIED, err);
 }
 
-/* The entries of pending, after one barrier for all their clusters. */
-static int commit_pending(struct qcow2 *q, const struct qcow2_pending *p, size_t n,
-			  struct error *err)
-{
-	if (qcow2_barrier(q, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (p[i].entry && set_l2(q, p[i].l2off, p[i].goff, p[i].entry, err) < 0)
-			return -1;
-	return 0;
-}
-
-/* Write buf at goff: the clusters of one request share one barrier. */
 static int write_range(struct qcow2 *q, const uint8_t *buf, size_t len, uint64_t off,
 		       struct error *err)
 {
-	size_t max = (size_t)(len / q->cluster_size) + 2, n = 0;
-	_cleanup_free_ struct qcow2_pending *p = xcalloc(max < 64 ? max : 64, sizeof(*p));
-
-	if (max > 64)
-		max = 64;
 	while (len > 0) {
 		uint64_t in = off & (q->cluster_size - 1);
 		size_t k = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
 
-		if (write_chunk(q, buf, k, off, &p[n], err) < 0)
+		if (write_chunk(q, buf, k, off, err) < 0)
 			return -1;
-		if (p[n].entry)
-			n++;
-		if (n == max) {
-			if (commit_pending(q, p, n, err) < 0)
-				return -1;
-			n = 0;
-		}
 		buf += k;
 		off += k;
 		len -= k;
 	}
-	return n ? commit_pending(q, p, n, err) : 0;
+	return 0;
 }
 
 static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
@@ -299,7 +278,11 @@ static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, st
 
 static int q_flush(struct disk *d, struct error *err)
 {
-	return qcow2_barrier(to_q(d), err);
+	struct qcow2 *q = to_q(d);
+
+	if (qcow2_cache_flush(q, &q->l2_cache, err) < 0)
+		return -1;
+	return qcow2_barrier(q, err);
 }
 
 static bool has_backing(const struct qcow2 *q, uint64_t goff)
@@ -391,9 +374,11 @@ static int q_write_zeroes(struct disk *d, uint64_t off, uint64_t len, struct err
 static void q_close(struct disk *d)
 {
 	struct qcow2 *q = to_q(d);
+	struct error err = {0};
 
-	if (q->unsynced)
-		disk_datasync(q->fd);
+	/* Nobody to tell of a failure: the writes since the last flush are lost then. */
+	if (!q->d.read_only && q->fd >= 0)
+		q_flush(d, &err);
 	disk_close(q->backing);
 	qcow2_cache_release(&q->l2_cache);
 	qcow2_cache_release(&q->rb_cache);

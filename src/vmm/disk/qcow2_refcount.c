@@ -39,7 +39,9 @@ static int new_block(struct qcow2 *q, uint64_t bi, struct error *err)
 	/* Counted elsewhere: that count is on disk before the table points here. */
 	if (!self && qcow2_refcount_set(q, blk, 1, err) < 0)
 		return -1;
-	b = qcow2_cache_new(q, &q->rb_cache, blk);
+	b = qcow2_cache_new(q, &q->rb_cache, blk, err);
+	if (!b)
+		return -1;
 	if (self)
 		put16(b + ((blk >> q->cluster_bits) % q->rb_entries) * 2, 1);
 	if (qcow2_pwrite(q, b, q->cluster_size, blk, err) < 0 || qcow2_barrier(q, err) < 0)
