@@ -400,39 +400,6 @@ static const struct disk_ops qcow2_ops = {
     .close = q_close,
 };
 
-/*
- * Every L2 table, once: a compressed cluster is refused now rather than at
- * the guest's first read of it, and *end is past every cluster in use, so
- * that an append never lands on one.
- */
-static int scan_l2(struct qcow2 *q, uint64_t file_end, uint64_t *end, struct error *err)
-{
-	for (uint32_t i = 0; i < q->l1_size; i++) {
-		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK, goff, e;
-		struct qcow2_map m = {0};
-
-		if (!l2off)
-			continue;
-		goff = (uint64_t)i << (2 * q->cluster_bits - 3);
-		if (l2_table(q, goff, &l2off, err) < 0)
-			return -1;
-		if (l2off + q->cluster_size > file_end)
-			return corrupt(q, "an L2 table lies past the end of the file", goff, err);
-		if (l2off + q->cluster_size > *end)
-			*end = l2off + q->cluster_size;
-		if (disk_pread_full(q->fd, q->buf, q->cluster_size, l2off) < 0)
-			return error_set(err, errno, "cannot read disk image '%s'", q->path);
-		for (uint64_t j = 0; j < q->l2_entries; j++) {
-			memcpy(&e, q->buf + j * 8, 8);
-			if (decode(q, be64toh(e), goff + (j << q->cluster_bits), &m, err) < 0)
-				return -1;
-			if (m.host && m.host + q->cluster_size > *end)
-				*end = m.host + q->cluster_size;
-		}
-	}
-	return 0;
-}
-
 static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error *err)
 {
 	_cleanup_free_ char *path = NULL;
@@ -451,25 +418,6 @@ static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error 
 	return 0;
 }
 
-/* The tables the header points at, and the refcount blocks, lie inside the file. */
-static int check_tables(struct qcow2 *q, uint64_t file_end, struct error *err)
-{
-	const char *what = NULL;
-
-	if (q->l1_offset + q->l1_size * 8ull > file_end)
-		what = "the L1 table";
-	else if (q->rt_offset + (uint64_t)q->rt_clusters * q->cluster_size > file_end)
-		what = "the refcount table";
-	for (uint64_t i = 0; !what && i < q->rt_entries; i++)
-		if (q->rt[i] && q->rt[i] + q->cluster_size > file_end)
-			what = "a refcount block";
-	if (what)
-		return error_set(err, 0,
-				 "disk image '%s' is corrupt: %s lies past the end of the file",
-				 q->path, what);
-	return 0;
-}
-
 static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *err)
 {
 	uint64_t end = 0, rc_end, file_end;
@@ -480,15 +428,13 @@ static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *
 	if (fstat(q->fd, &st) < 0)
 		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
 	file_end = qcow2_round_up((uint64_t)st.st_size, q->cluster_size);
-	if (check_tables(q, file_end, err) < 0)
+	if (qcow2_check_layout(q, file_end, &end, err) < 0)
 		return -1;
 	if (!q->d.read_only && q->nb_snapshots)
 		return error_set(
 		    err, 0,
 		    "disk image '%s' has internal snapshots: it can only be opened read-only",
 		    q->path);
-	if (scan_l2(q, file_end, &end, err) < 0)
-		return -1;
 	if (q->backing_name[0] && open_backing(q, chain, err) < 0)
 		return -1;
 	if (q->d.read_only)

@@ -1,7 +1,8 @@
 /*
  * qcow2 inside src/vmm/disk: the open image's state and what its files
  * share. qcow2_header.c reads and checks the header and its extensions and
- * writes new images, qcow2_refcount.c counts and allocates clusters,
+ * writes new images, qcow2_check.c checks the layout at open,
+ * qcow2_refcount.c counts and allocates clusters,
  * qcow2_cache.c keeps recently used L2 tables and refcount blocks,
  * qcow2.c maps guest offsets to clusters and serves the disk_ops.
  *
@@ -111,6 +112,13 @@ struct qcow2 {
 
 /* qcow2_header.c: read fd's header, tables and extensions into q. */
 int qcow2_read_header(struct qcow2 *q, struct error *err);
+
+/*
+ * qcow2_check.c: refuse an image whose tables lie past file_end (its size
+ * in whole clusters) or on each other, or whose data clusters lie on them
+ * or are compressed; *end is past every cluster in use.
+ */
+int qcow2_check_layout(struct qcow2 *q, uint64_t file_end, uint64_t *end, struct error *err);
 
 /*
  * qcow2_cache.c: the cluster at host offset off, read in unless cached
