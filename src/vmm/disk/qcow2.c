@@ -292,16 +292,19 @@ static bool has_backing(const struct qcow2 *q, uint64_t goff)
 
 /*
  * The cluster at goff reads as zeros from now on. A discard gives its
- * cluster back (the L2 entry changed first: a crash then leaks it); a
- * write-zeroes keeps it, flagged zero, for the next write.
+ * cluster back: *freed is set to it, for the caller to count 0 once the L2
+ * entry is on disk (a crash in between leaks it); a write-zeroes keeps it,
+ * flagged zero, for the next write.
  */
-static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct error *err)
+static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, uint64_t *freed,
+			struct error *err)
 {
 	bool below = has_backing(q, goff);
 	_cleanup_free_ uint8_t *zeros = NULL;
 	struct qcow2_map m = {0};
 	uint64_t l2off, e;
 
+	*freed = 0;
 	if (lookup(q, goff, &m, err) < 0)
 		return -1;
 	if ((m.kind == Q_UNALLOC && !below) || (m.kind == Q_ZERO && (!m.host || !discard)))
@@ -320,20 +323,36 @@ static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct err
 		e = below ? QCOW2_ZERO : 0;
 	if (set_l2(q, l2off, goff, e, err) < 0)
 		return -1;
-	if (!m.host || (e & QCOW2_OFFSET_MASK))
-		return 0;
-	if (qcow2_barrier(q, err) < 0 || qcow2_refcount_set(q, m.host, 0, err) < 0)
-		return -1;
-	/* The space back to the host file system, where it can. */
-	fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)m.host,
-		  (off_t)q->cluster_size);
+	if (m.host && !(e & QCOW2_OFFSET_MASK))
+		*freed = m.host;
 	return 0;
 }
+
+/* The clusters in freed[0, n) counted 0 after one barrier for their L2 entries. */
+static int free_clusters(struct qcow2 *q, const uint64_t *freed, size_t n, struct error *err)
+{
+	if (n == 0)
+		return 0;
+	if (qcow2_barrier(q, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (qcow2_refcount_set(q, freed[i], 0, err) < 0)
+			return -1;
+		/* The space back to the host file system, where it can. */
+		fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)freed[i],
+			  (off_t)q->cluster_size);
+	}
+	return 0;
+}
+
+#define FREE_BATCH 256
 
 static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, struct error *err)
 {
 	struct qcow2 *q = to_q(d);
 	_cleanup_free_ uint8_t *zeros = NULL;
+	uint64_t freed[FREE_BATCH];
+	size_t nfreed = 0;
 
 	if (d->read_only)
 		return error_set(err, EROFS, "cannot write disk image '%s'", q->path);
@@ -343,8 +362,13 @@ static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, 
 		struct qcow2_map m = {0};
 
 		if (n == q->cluster_size) {
-			if (zero_cluster(q, off, discard, err) < 0)
+			if (zero_cluster(q, off, discard, &freed[nfreed], err) < 0)
 				return -1;
+			if (freed[nfreed] && ++nfreed == FREE_BATCH) {
+				if (free_clusters(q, freed, nfreed, err) < 0)
+					return -1;
+				nfreed = 0;
+			}
 		} else if (!discard) { /* part of a cluster: written as zeros unless it is */
 			if (lookup(q, off, &m, err) < 0)
 				return -1;
@@ -358,7 +382,7 @@ static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, 
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return free_clusters(q, freed, nfreed, err);
 }
 
 static int q_discard(struct disk *d, uint64_t off, uint64_t len, struct error *err)
