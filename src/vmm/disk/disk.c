@@ -87,8 +87,9 @@ void disk_set_id(struct disk *d, const char *path)
 /*
  * One writer or any number of readers per image, across processes: an
  * open file description lock on the whole file, shared to read, exclusive
- * to write (QEMU's own image locks, on single bytes, conflict with it both
- * ways). Two VMs writing one overlay, or one writing the base another's
+ * to write (QEMU's image locks, shared locks on single bytes, keep QEMU
+ * out while hutch writes and hutch's writer out while QEMU has the image
+ * open; readers on both sides coexist). Two VMs writing one overlay, or one writing the base another's
  * overlay reads, would corrupt it. Released with the fd, also by a kill -9.
  * A file system without locks (ENOLCK, EINVAL) goes unlocked.
  */
