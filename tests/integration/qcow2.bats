@@ -143,8 +143,8 @@ qio()
 		echo "round $i: $output"
 		[ "$status" -eq 0 ] || [ "$status" -eq 3 ]
 		[[ $output != *ERROR* ]]
-		same crash.qcow2
 	done
+	same crash.qcow2
 	[ "$(stat -c %s crash.qcow2)" -gt $((64 * 256 * 512)) ]
 }
 
