@@ -21,6 +21,7 @@ setup()
 
 teardown()
 {
+	[ -z "${LOOPDEV:-}" ] || losetup -d "$LOOPDEV"
 	cd /
 	[ -z "${D:-}" ] || rm -rf "$D"
 }
@@ -196,4 +197,20 @@ qio()
 	run "$DT" info dirty.qcow2
 	[ "$status" -eq 125 ]
 	[[ $output == "disktool: disk image 'dirty.qcow2': dirty: "* ]]
+}
+
+@test "a block device is a raw disk of the device's size, and a qcow2 overlay over it reads it" {
+	[ "$(id -u)" -eq 0 ] || skip "loop devices need root"
+	losetup -f > /dev/null 2>&1 || skip "no loop device free here (losetup -f failed)"
+	head -c 3145728 /dev/urandom > dev.img
+	LOOPDEV=$(losetup -f --show dev.img)
+	run "$DT" info "$LOOPDEV"
+	[ "$output" = "raw 3145728" ]
+	printf 'on the device' | "$DT" write "$LOOPDEV" 4096
+	"$DT" create-overlay ov.qcow2 "$LOOPDEV" raw
+	printf 'in the overlay' | "$DT" write ov.qcow2 8192
+	check ov.qcow2
+	same ov.qcow2
+	"$DT" dump "$LOOPDEV" dev.raw
+	cmp <(printf 'on the device') <(tail -c +4097 dev.raw | head -c 13)
 }
