@@ -17,9 +17,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "vmm/disk/disk.h"
 
-static char dir[] = "/var/tmp/test-disk-raw.XXXXXX";
+static char *dir;
 
 static char *path_in(const char *name)
 {
@@ -44,15 +46,14 @@ static void make_file(const char *path, size_t size, int seed)
 
 static int setup(void **state)
 {
-	return mkdtemp(dir) ? 0 : -1;
+	dir = fx_mkdtemp("disk-raw");
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	fx_rmdtemp(dir);
+	return 0;
 }
 
 static struct disk *open_ok(const char *path, enum disk_format f, bool ro)

@@ -22,12 +22,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "vmm/disk/disk.h"
 
 #define CS 65536u
 #define MIB (1u << 20)
 
-static char dir[] = "/var/tmp/test-qcow2.XXXXXX";
+static char *dir;
 
 static char *path_in(const char *name)
 {
@@ -59,15 +61,14 @@ static void make_raw(const char *path, uint64_t size, int seed)
 
 static int setup(void **state)
 {
-	return mkdtemp(dir) ? 0 : -1;
+	dir = fx_mkdtemp("qcow2");
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	fx_rmdtemp(dir);
+	return 0;
 }
 
 static struct disk *open_ok(const char *path, bool ro)
