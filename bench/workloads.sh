@@ -241,7 +241,7 @@ iperf_client()
 # each, the clients taking turns within a round.
 net_throughput()
 {
-	local reps=${NET_REPS:-7} secs=${NET_SECS:-5} port= p i w gbps out=$RESULTS/net-throughput.txt
+	local reps=${NET_REPS:-7} secs=${NET_SECS:-5} port='' p i w gbps out=$RESULTS/net-throughput.txt
 	local where=(native hutch pasta-lo pasta-gw slirp-65520 slirp-1500)
 
 	for p in $(shuf -i 20000-60000 -n 20); do
