@@ -211,9 +211,14 @@ void vm_release_devices(struct vm *vm)
 	vm->console = vm->errout = NULL;
 }
 
-/* Add dev, made by a *_create() just now; NULL if it could not be added. */
+/*
+ * Add dev, made by a *_create() just now; NULL if it could not be added or
+ * was not made (that *_create() then set err).
+ */
 static struct device *add(struct vm *vm, struct device *dev, struct error *err)
 {
+	if (!dev)
+		return NULL;
 	return vm_add_device(vm, dev, err) < 0 ? NULL : dev;
 }
 
@@ -233,7 +238,8 @@ int vm_create_devices(struct vm *vm, struct error *err)
 	    !(com2 = add(vm, serial_create(svc, SERIAL_COM2_BASE, SERIAL_COM2_IRQ, STDERR_FILENO,
 					   "ttyS1"), err)) ||
 	    !add(vm, ctlport_create(svc), err) || !add(vm, pvpanic_create(svc), err) ||
-	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err))
+	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err) ||
+	    !add(vm, virtio_rng_create(svc, err), err))
 		return error_prefix(err, "cannot create devices");
 	vm->console = serial_of(com1);
 	vm->errout = serial_of(com2);
