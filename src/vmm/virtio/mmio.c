@@ -601,6 +601,16 @@ void virtio_broken(struct virtio_dev *vdev, unsigned q, enum virtq_error why)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
+void virtio_lock(struct virtio_dev *vdev)
+{
+	pthread_mutex_lock(&vdev->lock);
+}
+
+void virtio_unlock(struct virtio_dev *vdev)
+{
+	pthread_mutex_unlock(&vdev->lock);
+}
+
 struct virtio_dev *virtio_of(struct device *dev)
 {
 	return dev->priv;

@@ -48,7 +48,10 @@ struct virtio_device_ops {
 	 * queues started. Non-zero refuses (the device is marked NEEDS_RESET).
 	 */
 	int (*activate)(void *priv, struct virtio_dev *vdev);
-	/* The driver notified queue q; called from the VM's event loop. */
+	/*
+	 * The driver notified queue q; called from the VM's event loop (or a
+	 * vCPU thread) with the device's lock held, like every callback here.
+	 */
 	void (*notify)(void *priv, struct virtio_dev *vdev, unsigned q);
 	/* The driver reset the device: drop in-flight state. May be NULL. */
 	void (*reset)(void *priv);
@@ -83,6 +86,15 @@ void virtio_interrupt(struct virtio_dev *vdev, unsigned q);
  * the device NEEDS_RESET and stop serving it until the driver resets it.
  */
 void virtio_broken(struct virtio_dev *vdev, unsigned q, enum virtq_error why);
+
+/*
+ * The device's lock (recursive), held around every register access and
+ * callback. A device type that pops or pushes chains outside its callbacks
+ * (an I/O thread) holds it around those calls: a reset from a vCPU may
+ * otherwise take the queue away in the middle of one.
+ */
+void virtio_lock(struct virtio_dev *vdev);
+void virtio_unlock(struct virtio_dev *vdev);
 
 /* Device status bits (virtio 1.x section 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
