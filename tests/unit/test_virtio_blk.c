@@ -43,8 +43,7 @@ static int fake_read(struct disk *d, void *buf, size_t len, uint64_t off, struct
 	return 0;
 }
 
-static int fake_write(struct disk *d, const void *buf, size_t len, uint64_t off,
-		      struct error *err)
+static int fake_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
 {
 	assert_true(off <= DISK_BYTES && len <= DISK_BYTES - off);
 	if (fake(d)->fail)
@@ -95,8 +94,8 @@ static struct fake_disk *new_disk(void)
 {
 	struct fake_disk *f = calloc(1, sizeof(*f));
 
-	f->d = (struct disk){.ops = &fake_ops, .size = DISK_BYTES, .can_discard = true,
-			     .can_write_zeroes = true};
+	f->d = (struct disk){
+	    .ops = &fake_ops, .size = DISK_BYTES, .can_discard = true, .can_write_zeroes = true};
 	memcpy(f->d.id, "fake-disk-serial-0001", sizeof(f->d.id) - 1);
 	for (size_t i = 0; i < DISK_BYTES; i++)
 		f->data[i] = (uint8_t)(i * 13 + 1);
@@ -236,8 +235,8 @@ static void in_fills_several_segments_and_the_status_is_the_last_writable_byte(v
 static void requests_past_the_capacity_get_ioerr_and_touch_nothing(void **state)
 {
 	static const uint64_t sectors[] = {
-	    DISK_SECTORS, DISK_SECTORS - 1, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX / 512,
-	    (UINT64_MAX / 512) + 1, 1ULL << 63,
+	    DISK_SECTORS,     DISK_SECTORS - 1,	      UINT64_MAX, UINT64_MAX - 1,
+	    UINT64_MAX / 512, (UINT64_MAX / 512) + 1, 1ULL << 63,
 	};
 	struct fake_disk *f = new_disk();
 	uint32_t w;

@@ -37,8 +37,8 @@
 
 #define VIRTIO_BLK_SECTOR 512u
 #define VIRTIO_BLK_ID_BYTES 20
-#define VIRTIO_BLK_HDR_LEN 16	   /* le32 type, le32 reserved, le64 sector */
-#define VIRTIO_BLK_DWZ_LEN 16	   /* le64 sector, le32 num_sectors, le32 flags */
+#define VIRTIO_BLK_HDR_LEN 16 /* le32 type, le32 reserved, le64 sector */
+#define VIRTIO_BLK_DWZ_LEN 16 /* le64 sector, le32 num_sectors, le32 flags */
 #define VIRTIO_BLK_WZ_F_UNMAP 1u
 
 /* What the device offers for discard and write-zeroes (the config space says so too). */
