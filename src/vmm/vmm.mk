@@ -44,3 +44,10 @@ $(BUILD)/vm/.stamp: $(GUEST_BINS) src/vmm/vm-assets.sh tests/vm/qemu-backport.sh
 # The VM tests alone (they boot an outer QEMU guest when this host's KVM cannot).
 check-vm: all vm-assets
 	bats tests/integration/vm.bats
+
+# tests/helpers/disktool drives vmm/disk from tests/integration/qcow2.bats:
+# it links the disk objects and what they stand on.
+DISK_OBJS := $(filter $(BUILD)/src/vmm/disk/%,$(OBJS))
+$(BUILD)/tests/helpers/disktool: tests/helpers/disktool.c $(DISK_OBJS) $(LIBHUTCH)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) -o $@ $< $(DISK_OBJS) $(LIBHUTCH)

@@ -125,7 +125,8 @@ struct disk *disk_open_in_chain(const char *path, enum disk_format format, bool 
 	}
 	for (i = 0; i < chain->depth && i < sizeof(chain->seen) / sizeof(chain->seen[0]); i++) {
 		if (chain->seen[i].dev == st.st_dev && chain->seen[i].ino == st.st_ino) {
-			error_set(err, 0, "disk image '%s': backing chain loops back to an image above it",
+			error_set(err, 0,
+				  "disk image '%s': backing chain loops back to an image above it",
 				  path);
 			return NULL;
 		}
@@ -140,7 +141,7 @@ struct disk *disk_open_in_chain(const char *path, enum disk_format format, bool 
 			return NULL;
 		}
 		format = memcmp(magic, qcow2_magic, sizeof(magic)) == 0 ? DISK_FORMAT_QCOW2
-									 : DISK_FORMAT_RAW;
+									: DISK_FORMAT_RAW;
 	}
 	switch (format) {
 	case DISK_FORMAT_RAW:
@@ -157,7 +158,8 @@ struct disk *disk_open(const char *path, const struct disk_open_options *o, stru
 {
 	struct disk_chain chain = {0};
 
-	chain.max_depth = o->max_backing_depth ? o->max_backing_depth : DISK_DEFAULT_MAX_BACKING_DEPTH;
+	chain.max_depth =
+	    o->max_backing_depth ? o->max_backing_depth : DISK_DEFAULT_MAX_BACKING_DEPTH;
 	return disk_open_in_chain(path, o->format, o->read_only, &chain, err);
 }
 

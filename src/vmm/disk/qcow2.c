@@ -1,18 +1,522 @@
+/*
+ * qcow2 images (qcow2.h has the layout and the crash-safety rule): opening
+ * one and its backing file, mapping guest offsets through L1 and L2, reads,
+ * writes with copy-on-write from the backing file, zeroed and discarded
+ * clusters.
+ */
+#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/disk/internal.h"
+#include "common/banned.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "vmm/disk/qcow2.h"
+
+enum qcow2_kind { Q_UNALLOC, Q_ZERO, Q_DATA };
+
+struct qcow2_map {
+	enum qcow2_kind kind;
+	uint64_t host; /* the data cluster; a zero cluster may keep one too */
+};
+
+static struct qcow2 *to_q(struct disk *d)
+{
+	return (struct qcow2 *)d;
+}
+
+int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off, struct error *err)
+{
+	q->unsynced = true;
+	if (disk_pwrite_full(q->fd, buf, len, off) < 0)
+		return error_set(err, errno, "cannot write disk image '%s' at %llu", q->path,
+				 (unsigned long long)off);
+	return 0;
+}
+
+int qcow2_barrier(struct qcow2 *q, struct error *err)
+{
+	if (!q->unsynced)
+		return 0;
+	if (disk_datasync(q->fd) < 0)
+		return error_set(err, errno, "cannot flush disk image '%s'", q->path);
+	q->unsynced = false;
+	return 0;
+}
+
+static int corrupt(struct qcow2 *q, const char *what, uint64_t goff, struct error *err)
+{
+	return error_set(err, EIO, "disk image '%s' is corrupt: %s (guest offset %llu)", q->path,
+			 what, (unsigned long long)goff);
+}
+
+static int decode(struct qcow2 *q, uint64_t e, uint64_t goff, struct qcow2_map *m,
+		  struct error *err)
+{
+	if (e & QCOW2_COMPRESSED)
+		return error_set(err, EIO, "disk image '%s': compressed clusters are not supported",
+				 q->path);
+	m->host = e & QCOW2_OFFSET_MASK;
+	if (m->host & (q->cluster_size - 1))
+		return corrupt(q, "an L2 entry is not cluster-aligned", goff, err);
+	if (q->version >= 3 && (e & QCOW2_ZERO))
+		m->kind = Q_ZERO;
+	else
+		m->kind = m->host ? Q_DATA : Q_UNALLOC;
+	return 0;
+}
+
+static uint64_t l1_index(const struct qcow2 *q, uint64_t goff)
+{
+	return goff >> (2 * q->cluster_bits - 3);
+}
+
+static uint64_t l2_index(const struct qcow2 *q, uint64_t goff)
+{
+	return (goff >> q->cluster_bits) & (q->l2_entries - 1);
+}
+
+/* The L2 table for goff, 0 when there is none. */
+static int l2_table(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct error *err)
+{
+	*l2off = q->l1[l1_index(q, goff)] & QCOW2_OFFSET_MASK;
+	if (*l2off & (q->cluster_size - 1))
+		return corrupt(q, "an L1 entry is not cluster-aligned", goff, err);
+	return 0;
+}
+
+static int lookup(struct qcow2 *q, uint64_t goff, struct qcow2_map *m, struct error *err)
+{
+	uint64_t l2off, e;
+	uint8_t *t;
+
+	if (l2_table(q, goff, &l2off, err) < 0)
+		return -1;
+	if (!l2off) {
+		m->kind = Q_UNALLOC;
+		m->host = 0;
+		return 0;
+	}
+	t = qcow2_cache_get(q, &q->l2_cache, l2off, err);
+	if (!t)
+		return -1;
+	memcpy(&e, t + l2_index(q, goff) * 8, 8);
+	return decode(q, be64toh(e), goff, m, err);
+}
+
+static int set_l2(struct qcow2 *q, uint64_t l2off, uint64_t goff, uint64_t e, struct error *err)
+{
+	uint8_t *t = qcow2_cache_get(q, &q->l2_cache, l2off, err);
+	uint64_t i = l2_index(q, goff);
+
+	if (!t)
+		return -1;
+	e = htobe64(e);
+	memcpy(t + i * 8, &e, 8);
+	return qcow2_pwrite(q, &e, 8, l2off + i * 8, err);
+}
+
+/* The L2 table for goff, made (zeroed, then pointed at by L1) if missing. */
+static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct error *err)
+{
+	uint64_t i = l1_index(q, goff), e;
+	uint8_t *t;
+
+	if (l2_table(q, goff, l2off, err) < 0)
+		return -1;
+	if (*l2off)
+		return 0;
+	if (qcow2_alloc_cluster(q, l2off, err) < 0)
+		return -1;
+	t = qcow2_cache_new(q, &q->l2_cache, *l2off);
+	if (qcow2_pwrite(q, t, q->cluster_size, *l2off, err) < 0 || qcow2_barrier(q, err) < 0)
+		return -1;
+	e = htobe64(*l2off | QCOW2_COPIED);
+	if (qcow2_pwrite(q, &e, 8, q->l1_offset + i * 8, err) < 0)
+		return -1;
+	q->l1[i] = *l2off | QCOW2_COPIED;
+	return 0;
+}
+
+/* Bytes [goff, goff + len) of the backing file; zeros past its end or without one. */
+static int read_backing(struct qcow2 *q, uint8_t *p, size_t len, uint64_t goff, struct error *err)
+{
+	size_t n = 0;
+
+	if (q->backing && goff < q->backing->size) {
+		n = q->backing->size - goff < len ? (size_t)(q->backing->size - goff) : len;
+		if (q->backing->ops->read(q->backing, p, n, goff, err) < 0)
+			return -1;
+	}
+	memset(p + n, 0, len - n);
+	return 0;
+}
+
+static int q_read(struct disk *d, void *buf, size_t len, uint64_t off, struct error *err)
+{
+	struct qcow2 *q = to_q(d);
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		uint64_t in = off & (q->cluster_size - 1);
+		size_t n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+		struct qcow2_map m = {0};
+
+		if (lookup(q, off, &m, err) < 0)
+			return -1;
+		if (m.kind == Q_UNALLOC) {
+			if (read_backing(q, p, n, off, err) < 0)
+				return -1;
+		} else if (m.kind == Q_ZERO) {
+			memset(p, 0, n);
+		} else if (disk_pread_full(q->fd, p, n, m.host + in) < 0) {
+			return error_set(err, errno, "cannot read disk image '%s' at %llu", q->path,
+					 (unsigned long long)(m.host + in));
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* A data cluster written in place must not be the header or a table the header points at. */
+static int check_data_cluster(struct qcow2 *q, uint64_t host, uint64_t goff, struct error *err)
+{
+	if (host < q->cluster_size ||
+	    overlaps(host, q->cluster_size, q->l1_offset, q->l1_size * 8ull) ||
+	    overlaps(host, q->cluster_size, q->rt_offset, q->rt_clusters * q->cluster_size))
+		return corrupt(q, "a data cluster overlaps the image's metadata", goff, err);
+	return 0;
+}
+
+/* An L2 entry to write once the clusters it points at are on disk. */
+struct qcow2_pending {
+	uint64_t l2off, goff, entry;
+};
+
+/*
+ * Write [goff, goff + len), inside one cluster. A cluster in place is
+ * written over; a new one (or a zeroed one's own) is written whole, copied
+ * from below first, and its L2 entry left in *p for the caller to write
+ * after the barrier (*p->entry 0: nothing left to do).
+ */
+static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_t goff,
+		       struct qcow2_pending *p, struct error *err)
+{
+	uint64_t in = goff & (q->cluster_size - 1), l2off, target;
+	struct qcow2_map m = {0};
+
+	p->entry = 0;
+	if (ensure_l2(q, goff, &l2off, err) < 0 || lookup(q, goff, &m, err) < 0)
+		return -1;
+	if (m.kind == Q_DATA) {
+		if (check_data_cluster(q, m.host, goff, err) < 0)
+			return -1;
+		return qcow2_pwrite(q, data, len, m.host + in, err);
+	}
+	if (m.kind == Q_ZERO && m.host) {
+		if (check_data_cluster(q, m.host, goff, err) < 0)
+			return -1;
+		target = m.host;
+	} else if (qcow2_alloc_cluster(q, &target, err) < 0) {
+		return -1;
+	}
+	if (len < q->cluster_size) {
+		if (m.kind == Q_UNALLOC) {
+			if (read_backing(q, q->buf, q->cluster_size, goff - in, err) < 0)
+				return -1;
+		} else {
+			memset(q->buf, 0, q->cluster_size);
+		}
+	}
+	memcpy(q->buf + in, data, len);
+	if (qcow2_pwrite(q, q->buf, q->cluster_size, target, err) < 0)
+		return -1;
+	p->l2off = l2off;
+	p->goff = goff;
+	p->entry = target | QCOW2_COPIED;
+	return 0;
+}
+
+/* The entries of pending, after one barrier for all their clusters. */
+static int commit_pending(struct qcow2 *q, const struct qcow2_pending *p, size_t n,
+			  struct error *err)
+{
+	if (qcow2_barrier(q, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].entry && set_l2(q, p[i].l2off, p[i].goff, p[i].entry, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Write buf at goff: the clusters of one request share one barrier. */
+static int write_range(struct qcow2 *q, const uint8_t *buf, size_t len, uint64_t off,
+		       struct error *err)
+{
+	size_t max = (size_t)(len / q->cluster_size) + 2, n = 0;
+	_cleanup_free_ struct qcow2_pending *p = xcalloc(max < 64 ? max : 64, sizeof(*p));
+
+	if (max > 64)
+		max = 64;
+	while (len > 0) {
+		uint64_t in = off & (q->cluster_size - 1);
+		size_t k = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+
+		if (write_chunk(q, buf, k, off, &p[n], err) < 0)
+			return -1;
+		if (p[n].entry)
+			n++;
+		if (n == max) {
+			if (commit_pending(q, p, n, err) < 0)
+				return -1;
+			n = 0;
+		}
+		buf += k;
+		off += k;
+		len -= k;
+	}
+	return n ? commit_pending(q, p, n, err) : 0;
+}
+
+static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
+{
+	if (d->read_only)
+		return error_set(err, EROFS, "cannot write disk image '%s'", to_q(d)->path);
+	return write_range(to_q(d), buf, len, off, err);
+}
+
+static int q_flush(struct disk *d, struct error *err)
+{
+	return qcow2_barrier(to_q(d), err);
+}
+
+static bool has_backing(const struct qcow2 *q, uint64_t goff)
+{
+	return q->backing && goff < q->backing->size;
+}
+
+/*
+ * The cluster at goff reads as zeros from now on. A discard gives its
+ * cluster back (the L2 entry changed first: a crash then leaks it); a
+ * write-zeroes keeps it, flagged zero, for the next write.
+ */
+static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct error *err)
+{
+	bool below = has_backing(q, goff);
+	struct qcow2_map m = {0};
+	uint64_t l2off, e;
+
+	if (lookup(q, goff, &m, err) < 0)
+		return -1;
+	if ((m.kind == Q_UNALLOC && !below) || (m.kind == Q_ZERO && (!m.host || !discard)))
+		return 0;
+	if (q->version < 3 && below) {
+		if (discard) /* a hint: without zero flags it cannot hide the backing file */
+			return 0;
+		_cleanup_free_ uint8_t *zeros = xcalloc(1, q->cluster_size);
+
+		return write_range(q, zeros, q->cluster_size, goff, err);
+	}
+	if (ensure_l2(q, goff, &l2off, err) < 0)
+		return -1;
+	if (m.kind == Q_DATA && !discard)
+		e = m.host | QCOW2_COPIED | QCOW2_ZERO;
+	else
+		e = below ? QCOW2_ZERO : 0;
+	if (set_l2(q, l2off, goff, e, err) < 0)
+		return -1;
+	if (!m.host || (e & QCOW2_OFFSET_MASK))
+		return 0;
+	if (qcow2_barrier(q, err) < 0 || qcow2_refcount_set(q, m.host, 0, err) < 0)
+		return -1;
+	/* The space back to the host file system, where it can. */
+	fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)m.host,
+		  (off_t)q->cluster_size);
+	return 0;
+}
+
+static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, struct error *err)
+{
+	struct qcow2 *q = to_q(d);
+	_cleanup_free_ uint8_t *zeros = NULL;
+
+	if (d->read_only)
+		return error_set(err, EROFS, "cannot write disk image '%s'", q->path);
+	while (len > 0) {
+		uint64_t in = off & (q->cluster_size - 1);
+		uint64_t n = q->cluster_size - in < len ? q->cluster_size - in : len;
+		struct qcow2_map m = {0};
+
+		if (n == q->cluster_size) {
+			if (zero_cluster(q, off, discard, err) < 0)
+				return -1;
+		} else if (!discard) { /* part of a cluster: written as zeros unless it is */
+			if (lookup(q, off, &m, err) < 0)
+				return -1;
+			if (m.kind == Q_DATA || (m.kind == Q_UNALLOC && has_backing(q, off))) {
+				if (!zeros)
+					zeros = xcalloc(1, q->cluster_size);
+				if (write_range(q, zeros, (size_t)n, off, err) < 0)
+					return -1;
+			}
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int q_discard(struct disk *d, uint64_t off, uint64_t len, struct error *err)
+{
+	return zero_range(d, off, len, true, err);
+}
+
+static int q_write_zeroes(struct disk *d, uint64_t off, uint64_t len, struct error *err)
+{
+	return zero_range(d, off, len, false, err);
+}
+
+static void q_close(struct disk *d)
+{
+	struct qcow2 *q = to_q(d);
+
+	if (q->unsynced)
+		disk_datasync(q->fd);
+	disk_close(q->backing);
+	qcow2_cache_release(&q->l2_cache);
+	qcow2_cache_release(&q->rb_cache);
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q->l1);
+	free(q->rt);
+	free(q->buf);
+	free(q->path);
+	free(q);
+}
+
+static const struct disk_ops qcow2_ops = {
+    .read = q_read,
+    .write = q_write,
+    .flush = q_flush,
+    .discard = q_discard,
+    .write_zeroes = q_write_zeroes,
+    .close = q_close,
+};
+
+/*
+ * Every L2 table, once: a compressed cluster is refused now rather than at
+ * the guest's first read of it, and *end is past every cluster in use, so
+ * that an append never lands on one.
+ */
+static int scan_l2(struct qcow2 *q, uint64_t *end, struct error *err)
+{
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK, goff, e;
+		struct qcow2_map m = {0};
+
+		if (!l2off)
+			continue;
+		goff = (uint64_t)i << (2 * q->cluster_bits - 3);
+		if (l2_table(q, goff, &l2off, err) < 0)
+			return -1;
+		if (l2off + q->cluster_size > *end)
+			*end = l2off + q->cluster_size;
+		if (disk_pread_full(q->fd, q->buf, q->cluster_size, l2off) < 0)
+			return error_set(err, errno, "cannot read disk image '%s'", q->path);
+		for (uint64_t j = 0; j < q->l2_entries; j++) {
+			memcpy(&e, q->buf + j * 8, 8);
+			if (decode(q, be64toh(e), goff + (j << q->cluster_bits), &m, err) < 0)
+				return -1;
+			if (m.host && m.host + q->cluster_size > *end)
+				*end = m.host + q->cluster_size;
+		}
+	}
+	return 0;
+}
+
+static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	const char *slash = strrchr(q->path, '/');
+
+	/* A relative name is relative to the image's folder, as QEMU has it. */
+	if (q->backing_name[0] == '/' || !slash)
+		path = xstrdup(q->backing_name);
+	else
+		path = xasprintf("%.*s/%s", (int)(slash - q->path), q->path, q->backing_name);
+	chain->depth++;
+	q->backing = disk_open_in_chain(path, q->backing_format, true, chain, err);
+	chain->depth--;
+	if (!q->backing)
+		return error_prefix(err, "disk image '%s': backing file", q->path);
+	return 0;
+}
+
+static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *err)
+{
+	uint64_t end = 0, rc_end;
+	struct stat st;
+
+	if (qcow2_read_header(q, err) < 0)
+		return -1;
+	if (!q->d.read_only && q->nb_snapshots)
+		return error_set(
+		    err, 0,
+		    "disk image '%s' has internal snapshots: it can only be opened read-only",
+		    q->path);
+	if (scan_l2(q, &end, err) < 0)
+		return -1;
+	if (q->backing_name[0] && open_backing(q, chain, err) < 0)
+		return -1;
+	if (q->d.read_only)
+		return 0;
+	if (fstat(q->fd, &st) < 0)
+		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
+	if (qcow2_refcount_end(q, &rc_end, err) < 0)
+		return -1;
+	if ((uint64_t)st.st_size > end)
+		end = (uint64_t)st.st_size;
+	if (rc_end > end)
+		end = rc_end;
+	q->next_free = qcow2_round_up(end, q->cluster_size);
+	if (q->autoclear) {
+		/* Features we do not keep up to date must be marked stale before a write. */
+		uint64_t zero = 0;
+
+		if (qcow2_pwrite(q, &zero, 8, 88, err) < 0 || qcow2_barrier(q, err) < 0)
+			return -1;
+		q->autoclear = 0;
+	}
+	q->d.can_discard = q->d.can_write_zeroes = true;
+	return 0;
+}
 
 struct disk *qcow2_open_fd(int fd, const char *path, bool read_only, struct disk_chain *chain,
 			   struct error *err)
 {
-	close(fd);
-	error_set(err, 0, "disk image '%s': qcow2 is not supported yet", path);
-	return NULL;
-}
+	struct qcow2 *q = xcalloc(1, sizeof(*q));
 
-int qcow2_create_overlay(const char *path, const char *backing, enum disk_format backing_format,
-			 uint64_t size, struct error *err)
-{
-	return error_set(err, 0, "cannot create overlay '%s': qcow2 is not supported yet", path);
+	q->fd = fd;
+	q->path = xstrdup(path);
+	q->d.ops = &qcow2_ops;
+	q->d.format = DISK_FORMAT_QCOW2;
+	q->d.read_only = read_only;
+	disk_set_id(&q->d, path);
+	if (finish_open(q, chain, err) < 0) {
+		q_close(&q->d);
+		return NULL;
+	}
+	return &q->d;
 }

@@ -42,8 +42,7 @@ static int raw_read(struct disk *d, void *buf, size_t len, uint64_t off, struct 
 	return 0;
 }
 
-static int raw_write(struct disk *d, const void *buf, size_t len, uint64_t off,
-		     struct error *err)
+static int raw_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
 {
 	if (d->read_only)
 		return error_set(err, EROFS, "cannot write disk image '%s'", to_raw(d)->path);
@@ -94,8 +93,9 @@ static int write_zeros(struct raw_disk *r, uint64_t off, uint64_t len, struct er
 		size_t n = len < ZERO_CHUNK ? (size_t)len : ZERO_CHUNK;
 
 		if (disk_pwrite_full(r->fd, zeros, n, off) < 0)
-			return error_set(err, errno, "cannot write zeros to disk image '%s' at %llu",
-					 r->path, (unsigned long long)off);
+			return error_set(err, errno,
+					 "cannot write zeros to disk image '%s' at %llu", r->path,
+					 (unsigned long long)off);
 		off += n;
 		len -= n;
 	}
