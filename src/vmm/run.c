@@ -68,7 +68,7 @@ int vmm_run(const struct vmm_config *cfg, struct error *err)
 	 * Stage 2: KVM and the VM, and its devices (the firmware tables list
 	 * them); stage 3: memory, then the boot images in it; stage 4: vCPUs.
 	 */
-	if (vm_create(&vm, cfg, err) < 0 || vm_create_devices(&vm, err) < 0 ||
+	if (vm_create(&vm, cfg, err) < 0 || vm_create_devices(&vm, cfg, err) < 0 ||
 	    vm_boot_load(&vm, &boot, cfg->memory, err) < 0 || vm_create_vcpus(&vm, err) < 0)
 		goto out;
 	/* Stage 5: run. The console takes the signals; vCPU threads inherit the mask. */

@@ -154,11 +154,11 @@ void vm_release_devices(struct vm *vm)
 /* Add dev, made by a *_create() just now; NULL if it could not be added. */
 static struct device *add(struct vm *vm, struct device *dev, struct error *err)
 {
-	return vm_add_device(vm, dev, err) < 0 ? NULL : dev;
+	return !dev || vm_add_device(vm, dev, err) < 0 ? NULL : dev;
 }
 
 /* The machine's devices: one line each. */
-int vm_create_devices(struct vm *vm, struct error *err)
+int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error *err)
 {
 	const struct vm_services *svc = &vm->services;
 	struct device *com1, *com2;
@@ -175,6 +175,8 @@ int vm_create_devices(struct vm *vm, struct error *err)
 	    !add(vm, ctlport_create(svc), err) || !add(vm, pvpanic_create(svc), err) ||
 	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err))
 		return error_prefix(err, "cannot create devices");
+	if (cfg->nr_disks)
+		return error_set(err, 0, "--disk: virtio-blk is not here yet");
 	vm->console = serial_of(com1);
 	vm->errout = serial_of(com2);
 	return 0;
