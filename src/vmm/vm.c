@@ -117,6 +117,61 @@ static uint32_t services_console_size(void *opaque)
 	return atomic_load(&vm->winsize);
 }
 
+static int services_alloc_irq(void *opaque, const char *who, unsigned *irq, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return irq_alloc(&vm->irqs, who, irq, err);
+}
+
+static int services_alloc_mmio(void *opaque, const char *who, uint64_t size, uint64_t align,
+			       uint64_t *addr, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return mmio_alloc(&vm->mmio_space, who, size, align, addr, err);
+}
+
+static const struct guest_memory *services_memory(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return &vm->mem;
+}
+
+static int services_ioeventfd(void *opaque, int fd, uint64_t addr, unsigned len,
+			      uint64_t datamatch, bool assign, struct error *err)
+{
+	struct vm *vm = opaque;
+	struct kvm_ioeventfd io = {
+	    .datamatch = datamatch,
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return error_set(err, errno, "cannot %s an ioeventfd at 0x%" PRIx64,
+				 assign ? "register" : "remove", addr);
+	return 0;
+}
+
+static int services_irqfd(void *opaque, int fd, unsigned gsi, bool assign, struct error *err)
+{
+	struct vm *vm = opaque;
+	struct kvm_irqfd irq = {
+	    .fd = (uint32_t)fd,
+	    .gsi = gsi,
+	    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (kvm_ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0)
+		return error_set(err, errno, "cannot %s an irqfd for line %u",
+				 assign ? "register" : "remove", gsi);
+	return 0;
+}
+
 void vm_services_init(struct vm *vm)
 {
 	vm->services = (struct vm_services){
@@ -128,6 +183,11 @@ void vm_services_init(struct vm *vm)
 		.console_size = services_console_size,
 		.watch = services_watch,
 		.unwatch = services_unwatch,
+		.alloc_irq = services_alloc_irq,
+		.alloc_mmio = services_alloc_mmio,
+		.memory = services_memory,
+		.ioeventfd = services_ioeventfd,
+		.irqfd = services_irqfd,
 	};
 }
 

@@ -84,4 +84,35 @@ void virtio_interrupt(struct virtio_dev *vdev, unsigned q);
  */
 void virtio_broken(struct virtio_dev *vdev, unsigned q, enum virtq_error why);
 
+/* Device status bits (virtio 1.x section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/*
+ * What a driver did against the rules, counted per device since it was
+ * made (resets do not clear them); the first one of all is logged.
+ */
+struct virtio_events {
+	unsigned long broken;	     /* virtio_broken(): a queue's rules, a refused activate */
+	unsigned long bad_queue;     /* a queue's rings refused at DRIVER_OK (virtq_start) */
+	unsigned long frozen_writes; /* queue or feature registers written when they are final */
+	unsigned long bad_features;  /* FEATURES_OK refused: no VERSION_1, or bits not offered */
+	unsigned long bad_status;    /* a status write out of order or clearing bits */
+	unsigned long bad_access;    /* a register access of the wrong size, place or direction */
+	enum virtq_error last_error; /* the latest queue error, VIRTQ_OK if none */
+};
+
+/* The transport state of a device virtio_mmio_create() made (its priv). */
+struct virtio_dev *virtio_of(struct device *dev);
+
+/* Its events so far (a snapshot). */
+struct virtio_events virtio_events(struct virtio_dev *vdev);
+
+/* The device status register as the driver would read it. */
+uint32_t virtio_status(struct virtio_dev *vdev);
+
 #endif
