@@ -48,13 +48,13 @@ int vm_disk_parse(const char *arg, struct vm_disk_spec *s, struct error *err)
 			else if (!strcmp(opt + 7, "qcow2"))
 				s->format = DISK_FORMAT_QCOW2;
 			else
-				return error_set(err, 0,
-						 "--disk '%s': unsupported format '%s' (raw or qcow2)",
-						 arg, opt + 7);
+				return error_set(
+				    err, 0, "--disk '%s': unsupported format '%s' (raw or qcow2)",
+				    arg, opt + 7);
 		} else {
 			return error_set(err, 0,
-					 "--disk '%s': unknown option '%s' (ro, overlay, format=)", arg,
-					 opt);
+					 "--disk '%s': unknown option '%s' (ro, overlay, format=)",
+					 arg, opt);
 		}
 	}
 	if (s->ro && s->overlay)
@@ -88,8 +88,7 @@ bad:
 }
 
 /* Open the image the way the VM will, and close it again: every refusal comes now. */
-static int check_image(const char *path, enum disk_format format, bool read_only,
-		       struct error *err)
+static int check_image(const char *path, enum disk_format format, bool read_only, struct error *err)
 {
 	struct disk_open_options o = {.format = format, .read_only = read_only};
 	struct disk *d = disk_open(path, &o, err);
