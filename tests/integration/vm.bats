@@ -210,6 +210,10 @@ vm_check()
 	vm_check disk-qcow2
 }
 
+@test "a hostile guest driver (bad queue sizes, rings outside RAM, looping and over-long chains) gets NEEDS_RESET, counted; the VMM goes on" {
+	vm_check hostile-guest
+}
+
 # --- bad input, checked on this host before any guest runs ---
 
 # A file with just enough of a bzImage header to pass hutch's checks.

@@ -210,3 +210,20 @@ if [ -n "$QEMU_IMG" ]; then
 else
 	echo "CHECK disk-qcow2 skip no qemu-img in here"
 fi
+
+# A hostile driver (hutch-probe virtio, src/guest/probe_virtio.c) on the disk's
+# virtio-mmio device: bad queue sizes, rings outside RAM, looping and over-long
+# chains, bad indices; every case gets NEEDS_RESET, the VMM counts them and
+# goes on, and the kernel's own driver, bound again, reads the disk.
+printf hostile-guest-disk-ok | dd of="$t/raw.img" bs=512 seek=2048 conv=notrunc 2>/dev/null
+vm --trace-io --disk "$t/raw.img" -- sh -c 'hutch-probe virtio; echo probe-rc=$?;
+	for d in /sys/bus/platform/devices/LNRO0005:*; do echo "${d##*/}" >/sys/bus/platform/drivers/virtio-mmio/bind; done;
+	i=0; while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done;
+	dd if=/dev/vda bs=512 skip=2048 count=1 2>/dev/null | head -c 21; echo'
+events=$(grep -E "^hutch: vm: vda: virtio events:" "$t/err")
+n=$(echo "$events" | sed -E 's/.*events: ([0-9]+) broken queue, ([0-9]+) bad queue config.*/\1 \2/')
+if [ "$(rc)" = 0 ] && grep -q "^probe-rc=0$" "$t/out" && grep -q "^hostile-guest-disk-ok$" "$t/out" &&
+	grep -q "^virtio-probe 13 of 13 cases caught$" "$t/out" &&
+	[ $(( ${n% *} + ${n#* } )) -ge 13 ]; then ok hostile-guest
+else fail hostile-guest "rc $(rc), events '$events'"; fi
+echo "INFO hostile-guest $events"
