@@ -212,10 +212,15 @@ void vm_release_devices(struct vm *vm)
 	vm->console = vm->errout = NULL;
 }
 
-/* Add dev, made by a *_create() just now; NULL if it could not be added. */
+/*
+ * Add dev, made by a *_create() just now; NULL if it could not be added or
+ * was not made (that *_create() then set err).
+ */
 static struct device *add(struct vm *vm, struct device *dev, struct error *err)
 {
-	return !dev || vm_add_device(vm, dev, err) < 0 ? NULL : dev;
+	if (!dev)
+		return NULL;
+	return vm_add_device(vm, dev, err) < 0 ? NULL : dev;
 }
 
 /* --disk N: its image opened as the user asked, as virtio-blk vda, vdb, ... */
@@ -248,7 +253,8 @@ int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error 
 	    !(com2 = add(vm, serial_create(svc, SERIAL_COM2_BASE, SERIAL_COM2_IRQ, STDERR_FILENO,
 					   "ttyS1"), err)) ||
 	    !add(vm, ctlport_create(svc), err) || !add(vm, pvpanic_create(svc), err) ||
-	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err))
+	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err) ||
+	    !add(vm, virtio_rng_create(svc, err), err))
 		return error_prefix(err, "cannot create devices");
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		if (!add(vm, disk_create(vm, &cfg->disks[i], i, err), err))

@@ -190,6 +190,10 @@ vm_check()
 	vm_check shell-terminal
 }
 
+@test "virtio-rng: the guest binds virtio_rng as its hardware RNG and reads bytes from it" {
+	vm_check virtio-rng
+}
+
 @test "more vCPUs than KVM allows is refused, status 125" {
 	vm_check bad-cpus-kvm
 }

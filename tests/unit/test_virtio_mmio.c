@@ -13,86 +13,7 @@
 #include <cmocka.h>
 
 #include "vmm/virtio/virtio.h"
-
-#define MIB (1ULL << 20)
-#define BASE 0xd0000000ULL
-#define LINE 16
-
-/* --- fake VM services --- */
-
-struct fake_vm {
-	struct guest_memory mem;
-	int irq_fd;
-	unsigned ioeventfds; /* assigned now */
-	struct {
-		int fd;
-		evloop_fn *fn;
-		void *arg;
-	} watched[VIRTIO_MAX_QUEUES];
-	unsigned nr_watched;
-	uint64_t notify_addr;
-};
-
-static int fake_alloc_irq(void *vm, const char *who, unsigned *irq, struct error *err)
-{
-	*irq = LINE;
-	return 0;
-}
-
-static int fake_alloc_mmio(void *vm, const char *who, uint64_t size, uint64_t align, uint64_t *addr,
-			   struct error *err)
-{
-	*addr = BASE;
-	return 0;
-}
-
-static const struct guest_memory *fake_memory(void *vm)
-{
-	return &((struct fake_vm *)vm)->mem;
-}
-
-static int fake_ioeventfd(void *opaque, int fd, uint64_t addr, unsigned len, uint64_t datamatch,
-			  bool assign, struct error *err)
-{
-	struct fake_vm *vm = opaque;
-
-	assert_int_equal(len, 4);
-	vm->notify_addr = addr;
-	if (assign)
-		vm->ioeventfds++;
-	else
-		vm->ioeventfds--;
-	return 0;
-}
-
-static int fake_irqfd(void *opaque, int fd, unsigned gsi, bool assign, struct error *err)
-{
-	struct fake_vm *vm = opaque;
-
-	assert_int_equal(gsi, LINE);
-	vm->irq_fd = assign ? fd : -1;
-	return 0;
-}
-
-static int fake_watch(void *opaque, int fd, uint32_t events, evloop_fn *fn, void *arg,
-		      struct error *err)
-{
-	struct fake_vm *vm = opaque;
-
-	vm->watched[vm->nr_watched].fd = fd;
-	vm->watched[vm->nr_watched].fn = fn;
-	vm->watched[vm->nr_watched++].arg = arg;
-	return 0;
-}
-
-static void fake_unwatch(void *opaque, int fd)
-{
-	struct fake_vm *vm = opaque;
-
-	for (unsigned i = 0; i < vm->nr_watched; i++)
-		if (vm->watched[i].fd == fd)
-			vm->watched[i].fd = -1;
-}
+#include "fake_vm.h"
 
 /* --- a fake device type --- */
 
@@ -156,25 +77,12 @@ struct fixture {
 	struct virtio_dev *vdev;
 };
 
-static const struct guest_region layout[] = {{.gpa = 0, .size = 1 * MIB}};
-
 static int setup(void **state)
 {
 	struct fixture *f = test_calloc(1, sizeof(*f));
 	struct error err = {0};
 
-	assert_int_equal(guest_memory_init(&f->vm.mem, 1 * MIB, layout, 1, &err), 0);
-	f->vm.irq_fd = -1;
-	f->svc = (struct vm_services){
-	    .vm = &f->vm,
-	    .alloc_irq = fake_alloc_irq,
-	    .alloc_mmio = fake_alloc_mmio,
-	    .memory = fake_memory,
-	    .ioeventfd = fake_ioeventfd,
-	    .irqfd = fake_irqfd,
-	    .watch = fake_watch,
-	    .unwatch = fake_unwatch,
-	};
+	fake_vm_init(&f->vm, &f->svc);
 	f->dev = virtio_mmio_create(&f->svc, "virtio-test", &fake_ops, &f->d, &err);
 	assert_non_null(f->dev);
 	f->vdev = virtio_of(f->dev);
@@ -190,7 +98,7 @@ static int teardown(void **state)
 	assert_int_equal(f->d.released, 1);
 	assert_int_equal(f->vm.ioeventfds, 0);
 	assert_int_equal(f->vm.irq_fd, -1);
-	guest_memory_release(&f->vm.mem);
+	fake_vm_release(&f->vm);
 	test_free(f);
 	return 0;
 }
@@ -216,11 +124,7 @@ static void wr(struct fixture *f, uint64_t off, uint32_t v)
 /* Interrupts sent on the irqfd since the last look. */
 static uint64_t interrupts(struct fixture *f)
 {
-	uint64_t n = 0;
-
-	if (read(f->vm.irq_fd, &n, sizeof(n)) < 0)
-		return 0;
-	return n;
+	return fake_vm_interrupts(&f->vm);
 }
 
 /* What Linux does up to FEATURES_OK, accepting features. */
