@@ -144,7 +144,8 @@ uninstall:
 FUZZ_CC ?= clang
 FUZZ_CFLAGS = -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_BINS := $(BUILD)/tests/fuzz/fuzz_control $(BUILD)/tests/fuzz/fuzz_virtq
+FUZZ_BINS := $(BUILD)/tests/fuzz/fuzz_control $(BUILD)/tests/fuzz/fuzz_virtq \
+             $(BUILD)/tests/fuzz/fuzz_qcow2
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS)
@@ -158,6 +159,12 @@ $(BUILD)/tests/fuzz/fuzz_control: tests/fuzz/fuzz_control.c src/box/control.c sr
 $(BUILD)/tests/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/vmm/virtio/virtq.c src/vmm/memory.c \
                                 src/vmm/kvm.c src/common/error.c src/vmm/virtio/virtq.h \
                                 src/vmm/virtio/virtio.h src/vmm/memory.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+FUZZ_DISK_SRCS := $(wildcard src/vmm/disk/*.c) src/common/util.c src/common/error.c
+$(BUILD)/tests/fuzz/fuzz_qcow2: tests/fuzz/fuzz_qcow2.c $(FUZZ_DISK_SRCS) $(wildcard src/vmm/disk/*.h) \
+                                src/common/util.h src/common/error.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 

@@ -13,13 +13,12 @@
  *                                      the crash test, which kills it
  *
  * A crash at an exact point: with DISKTOOL_CRASH_AFTER=K in the environment
- * disktool exits (status 99) when it is about to make its K-th pwrite, as a
- * kill -9 there would. With DISKTOOL_POWER_LOSS=SEED too, it loses some of
- * the writes not yet made durable by fdatasync (chosen by SEED, the newest
- * first, never one a kept later write overlaps), as a power cut would: what
- * the fdatasync barriers of vmm/disk/qcow2 must survive. disktool stands in
- * for pwrite and fdatasync for that (the executable's definitions win over
- * libc's for every caller in it).
+ * disktool exits (status 99) when it is about to make its K-th pwrite or
+ * fdatasync (counted together), as a kill -9 there would. With DISKTOOL_POWER_LOSS=SEED too, it
+ * loses some of the writes not yet made durable by fdatasync (chosen by SEED, the newest first,
+ * never one a kept later write overlaps), as a power cut would: what the fdatasync barriers of
+ * vmm/disk/qcow2 must survive. disktool stands in for pwrite and fdatasync for that (the
+ * executable's definitions win over libc's for every caller in it).
  *
  * Failures print "disktool: MESSAGE" and exit 125, as hutch does.
  */
@@ -116,6 +115,9 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 
 int fdatasync(int fd)
 {
+	/* A crash during the sync: what it had not yet made durable may be lost. */
+	if (crash_after >= 0 && ++pwrites >= crash_after)
+		crash();
 	for (size_t i = 0; i < nundo; i++)
 		free(undo[i].old);
 	nundo = 0;

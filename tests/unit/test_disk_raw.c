@@ -137,6 +137,35 @@ static void a_read_only_image_refuses_writes(void **state)
 	disk_close(d);
 }
 
+static void expect_refusal_as(const char *path, bool ro, const char *want)
+{
+	struct disk_open_options o = {.read_only = ro};
+	struct error err = {0};
+
+	assert_null(disk_open(path, &o, &err));
+	if (!strstr(err.msg, want))
+		fail_msg("message '%s' lacks '%s'", err.msg, want);
+}
+
+static void an_image_has_one_writer_or_many_readers(void **state)
+{
+	char *p = path_in("locked.img");
+	struct disk *w, *r1, *r2;
+
+	make_file(p, 65536, 4);
+	w = open_ok(p, DISK_FORMAT_RAW, false);
+	expect_refusal_as(p, false, "disk image");
+	expect_refusal_as(p, false, "is in use: another program has it open");
+	expect_refusal_as(p, true, "is in use: another program has it open for writing");
+	disk_close(w);
+	r1 = open_ok(p, DISK_FORMAT_RAW, true);
+	r2 = open_ok(p, DISK_FORMAT_RAW, true);
+	expect_refusal_as(p, false, "is in use");
+	disk_close(r1);
+	disk_close(r2);
+	disk_close(open_ok(p, DISK_FORMAT_RAW, false)); /* closing let go of the locks */
+}
+
 static void expect_refusal(const char *path, const char *want)
 {
 	struct disk_open_options o = {0};
@@ -174,6 +203,7 @@ int main(void)
 	    cmocka_unit_test(discard_and_write_zeroes_leave_zeros),
 	    cmocka_unit_test(a_read_only_image_refuses_writes),
 	    cmocka_unit_test(what_is_not_an_image_is_refused_in_one_line),
+	    cmocka_unit_test(an_image_has_one_writer_or_many_readers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -226,6 +226,40 @@ static void zeroed_and_discarded_clusters_read_as_zeros(void **state)
 	disk_close(d);
 }
 
+static void patch(const char *path, uint64_t off, uint64_t value, unsigned bytes);
+static uint64_t peek(const char *path, uint64_t off);
+
+static void version_2_images_are_zeroed_without_zero_flags(void **state)
+{
+	char *base = path_in("v2base.raw"), *p = path_in("v2.qcow2");
+	struct error err = {0};
+	uint64_t l2;
+	struct disk *d;
+
+	make_raw(base, MIB, 8);
+	overlay(p, base, DISK_FORMAT_RAW);
+	/* Version 2: the header ends at 72, where the version 3 fields are zeros: no extensions. */
+	patch(p, 4, 2, 4);
+	d = open_ok(p, false);
+	fill(d, 0, CS, 0x99);
+	assert_int_equal(d->ops->write_zeroes(d, 0, 2 * CS, &err), 0);
+	assert_int_equal(d->ops->discard(d, 2 * CS, CS, &err), 0);
+	expect_fill(d, 0, 2 * CS, 0);
+	expect_bytes(d, 2 * CS, CS, 8); /* a discard cannot hide the backing file here */
+	disk_close(d);
+	l2 = peek(p, peek(p, 40)) & 0x00fffffffffffe00ull;
+	assert_int_equal(peek(p, l2) & 1, 0);
+	assert_int_equal(peek(p, l2 + 8) & 1, 0);
+	/* And without a backing file a zeroed cluster is given back. */
+	patch(p, 8, 0, 8);
+	patch(p, 16, 0, 4);
+	d = open_ok(p, false);
+	assert_int_equal(d->ops->write_zeroes(d, 0, CS, &err), 0);
+	expect_fill(d, 0, CS, 0);
+	disk_close(d);
+	assert_int_equal(peek(p, l2), 0);
+}
+
 /* Image patching: a big-endian field of the file at off. */
 static void patch(const char *path, uint64_t off, uint64_t value, unsigned bytes)
 {
@@ -320,6 +354,15 @@ static void unsupported_features_are_refused_in_one_line(void **state)
 	patch(p, 60, 1, 4);
 	expect_refusal(p, "has internal snapshots: it can only be opened read-only");
 	disk_close(open_ok(p, true));
+	/*
+	 * Found by fuzz_qcow2: with 512-byte clusters a backing name longer
+	 * than the cluster was copied from past the end of the header's buffer.
+	 */
+	p = victim("longname.qcow2");
+	patch(p, 20, 9, 4);
+	patch(p, 24, 32768, 8); /* what one L2 table of 512 bytes maps */
+	patch(p, 16, 648, 4);
+	expect_refusal(p, "invalid backing file name offset or length");
 	/* A file cut short inside its header. */
 	p = victim("short.qcow2");
 	assert_int_equal(truncate(p, 50), 0);
@@ -351,7 +394,7 @@ static void an_unknown_feature_is_named_from_the_feature_table(void **state)
 	disk_close(open_ok(p, false));
 }
 
-static void compressed_and_misaligned_clusters_are_refused(void **state)
+static void compressed_misaligned_and_overlapping_clusters_are_refused(void **state)
 {
 	char *p = victim("comp.qcow2");
 	uint64_t l1, l2, e;
@@ -368,14 +411,32 @@ static void compressed_and_misaligned_clusters_are_refused(void **state)
 	patch(p, l2, e + 512, 8);
 	expect_refusal(p, "is corrupt: an L2 entry is not cluster-aligned");
 	patch(p, l2, 0x8000000000000000ull | 65536, 8); /* the refcount table, as data */
-	d = open_ok(p, false);
-	{
-		struct error err = {0};
+	expect_refusal(p, "is corrupt: a data cluster lies on the image's metadata");
+	patch(p, l2, e, 8);
+	disk_close(open_ok(p, false));
+	patch(p, 65536 + 8, l2, 8); /* a refcount block that is the L2 table */
+	expect_refusal(p, "is corrupt: two of its tables share a cluster");
+}
 
-		assert_int_equal(d->ops->write(d, "x", 1, 0, &err), -1);
-		assert_non_null(strstr(err.msg, "a data cluster overlaps the image's metadata"));
-	}
+static void tables_past_the_end_of_the_file_are_refused(void **state)
+{
+	char *p = victim("past.qcow2");
+	struct disk *d;
+	uint64_t l1;
+
+	/* A second refcount block far past the end (found by fuzz_qcow2: the table grew without
+	 * end). */
+	patch(p, 65536 + 8, 1ull << 55, 8);
+	expect_refusal(p, "is corrupt: a refcount block lies past the end of the file");
+	patch(p, 65536 + 8, 0, 8);
+	d = open_ok(p, false);
+	fill(d, 0, 512, 1);
 	disk_close(d);
+	l1 = peek(p, 40);
+	patch(p, l1, 0x8000000000000000ull | (1ull << 40), 8);
+	expect_refusal(p, "is corrupt: an L2 table lies past the end of the file");
+	patch(p, 40, 1ull << 40, 8);
+	expect_refusal(p, "is corrupt: the L1 table lies past the end of the file");
 }
 
 static void set_backing(const char *path, const char *name)
@@ -453,9 +514,11 @@ int main(void)
 	    cmocka_unit_test(an_overlay_over_raw_reads_its_backing_and_keeps_its_writes),
 	    cmocka_unit_test(an_overlay_over_qcow2_reads_through_the_chain),
 	    cmocka_unit_test(zeroed_and_discarded_clusters_read_as_zeros),
+	    cmocka_unit_test(version_2_images_are_zeroed_without_zero_flags),
 	    cmocka_unit_test(unsupported_features_are_refused_in_one_line),
 	    cmocka_unit_test(an_unknown_feature_is_named_from_the_feature_table),
-	    cmocka_unit_test(compressed_and_misaligned_clusters_are_refused),
+	    cmocka_unit_test(compressed_misaligned_and_overlapping_clusters_are_refused),
+	    cmocka_unit_test(tables_past_the_end_of_the_file_are_refused),
 	    cmocka_unit_test(backing_chains_too_deep_looping_or_missing_are_refused),
 	    cmocka_unit_test(an_overlay_is_never_made_over_an_existing_file),
 	};

@@ -84,6 +84,25 @@ void disk_set_id(struct disk *d, const char *path)
 	memcpy(d->id, base, n);
 }
 
+/*
+ * One writer or any number of readers per image, across processes: an
+ * open file description lock on the whole file, shared to read, exclusive
+ * to write (QEMU's image locks, shared locks on single bytes, keep QEMU
+ * out while hutch writes and hutch's writer out while QEMU has the image
+ * open; readers on both sides coexist). Two VMs writing one overlay, or one writing the base another's
+ * overlay reads, would corrupt it. Released with the fd, also by a kill -9.
+ * A file system without locks (ENOLCK, EINVAL) goes unlocked.
+ */
+static int lock_image(int fd, bool read_only, const char *path, struct error *err)
+{
+	struct flock l = {.l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_OFD_SETLK, &l) == 0 || (errno != EAGAIN && errno != EACCES))
+		return 0;
+	return error_set(err, 0, "disk image '%s' is in use: another program has it open%s", path,
+			 read_only ? " for writing" : "");
+}
+
 struct disk *disk_open_in_chain(const char *path, enum disk_format format, bool read_only,
 				struct disk_chain *chain, struct error *err)
 {
@@ -131,6 +150,8 @@ struct disk *disk_open_in_chain(const char *path, enum disk_format format, bool 
 			return NULL;
 		}
 	}
+	if (lock_image(fd, read_only, path, err) < 0)
+		return NULL;
 	if (chain->depth < sizeof(chain->seen) / sizeof(chain->seen[0])) {
 		chain->seen[chain->depth].dev = st.st_dev;
 		chain->seen[chain->depth].ino = st.st_ino;

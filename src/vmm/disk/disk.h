@@ -3,7 +3,8 @@
  * writes, flushes, discards and zeroed ranges at byte offsets, whatever the
  * format underneath (raw.c, qcow2.c). Offsets and lengths are checked by
  * the caller against size (virtio-blk bounds every request by capacity);
- * each call does all of it or fails with err.
+ * each call does all of it or fails with err. One caller at a time per
+ * disk (a qcow2 image keeps its tables' state in the struct).
  */
 #ifndef HUTCH_VMM_DISK_DISK_H
 #define HUTCH_VMM_DISK_DISK_H

@@ -51,7 +51,7 @@ int qcow2_barrier(struct qcow2 *q, struct error *err)
 
 static int corrupt(struct qcow2 *q, const char *what, uint64_t goff, struct error *err)
 {
-	return error_set(err, EIO, "disk image '%s' is corrupt: %s (guest offset %llu)", q->path,
+	return error_set(err, 0, "disk image '%s' is corrupt: %s (guest offset %llu)", q->path,
 			 what, (unsigned long long)goff);
 }
 
@@ -59,7 +59,7 @@ static int decode(struct qcow2 *q, uint64_t e, uint64_t goff, struct qcow2_map *
 		  struct error *err)
 {
 	if (e & QCOW2_COMPRESSED)
-		return error_set(err, EIO, "disk image '%s': compressed clusters are not supported",
+		return error_set(err, 0, "disk image '%s': compressed clusters are not supported",
 				 q->path);
 	m->host = e & QCOW2_OFFSET_MASK;
 	if (m->host & (q->cluster_size - 1))
@@ -121,6 +121,20 @@ static int set_l2(struct qcow2 *q, uint64_t l2off, uint64_t goff, uint64_t e, st
 	return qcow2_pwrite(q, &e, 8, l2off + i * 8, err);
 }
 
+/* The same, in the cached table only: written at the next flush, after a barrier. */
+static int set_l2_later(struct qcow2 *q, uint64_t l2off, uint64_t goff, uint64_t e,
+			struct error *err)
+{
+	uint8_t *t = qcow2_cache_get(q, &q->l2_cache, l2off, err);
+
+	if (!t)
+		return -1;
+	e = htobe64(e);
+	memcpy(t + l2_index(q, goff) * 8, &e, 8);
+	qcow2_cache_dirty(&q->l2_cache, l2off);
+	return 0;
+}
+
 /* The L2 table for goff, made (zeroed, then pointed at by L1) if missing. */
 static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct error *err)
 {
@@ -133,8 +147,8 @@ static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct err
 		return 0;
 	if (qcow2_alloc_cluster(q, l2off, err) < 0)
 		return -1;
-	t = qcow2_cache_new(q, &q->l2_cache, *l2off);
-	if (qcow2_pwrite(q, t, q->cluster_size, *l2off, err) < 0 || qcow2_barrier(q, err) < 0)
+	t = qcow2_cache_new(q, &q->l2_cache, *l2off, err);
+	if (!t || qcow2_pwrite(q, t, q->cluster_size, *l2off, err) < 0 || qcow2_barrier(q, err) < 0)
 		return -1;
 	e = htobe64(*l2off | QCOW2_COPIED);
 	if (qcow2_pwrite(q, &e, 8, q->l1_offset + i * 8, err) < 0)
@@ -200,24 +214,17 @@ static int check_data_cluster(struct qcow2 *q, uint64_t host, uint64_t goff, str
 	return 0;
 }
 
-/* An L2 entry to write once the clusters it points at are on disk. */
-struct qcow2_pending {
-	uint64_t l2off, goff, entry;
-};
-
 /*
  * Write [goff, goff + len), inside one cluster. A cluster in place is
  * written over; a new one (or a zeroed one's own) is written whole, copied
- * from below first, and its L2 entry left in *p for the caller to write
- * after the barrier (*p->entry 0: nothing left to do).
+ * from below first, and its L2 entry waits for the next flush.
  */
 static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_t goff,
-		       struct qcow2_pending *p, struct error *err)
+		       struct error *err)
 {
 	uint64_t in = goff & (q->cluster_size - 1), l2off, target;
 	struct qcow2_map m = {0};
 
-	p->entry = 0;
 	if (ensure_l2(q, goff, &l2off, err) < 0 || lookup(q, goff, &m, err) < 0)
 		return -1;
 	if (m.kind == Q_DATA) {
@@ -243,51 +250,23 @@ static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_
 	memcpy(q->buf + in, data, len);
 	if (qcow2_pwrite(q, q->buf, q->cluster_size, target, err) < 0)
 		return -1;
-	p->l2off = l2off;
-	p->goff = goff;
-	p->entry = target | QCOW2_COPIED;
-	return 0;
+	return set_l2_later(q, l2off, goff, target | QCOW2_COPIED, err);
 }
 
-/* The entries of pending, after one barrier for all their clusters. */
-static int commit_pending(struct qcow2 *q, const struct qcow2_pending *p, size_t n,
-			  struct error *err)
-{
-	if (qcow2_barrier(q, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (p[i].entry && set_l2(q, p[i].l2off, p[i].goff, p[i].entry, err) < 0)
-			return -1;
-	return 0;
-}
-
-/* Write buf at goff: the clusters of one request share one barrier. */
 static int write_range(struct qcow2 *q, const uint8_t *buf, size_t len, uint64_t off,
 		       struct error *err)
 {
-	size_t max = (size_t)(len / q->cluster_size) + 2, n = 0;
-	_cleanup_free_ struct qcow2_pending *p = xcalloc(max < 64 ? max : 64, sizeof(*p));
-
-	if (max > 64)
-		max = 64;
 	while (len > 0) {
 		uint64_t in = off & (q->cluster_size - 1);
 		size_t k = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
 
-		if (write_chunk(q, buf, k, off, &p[n], err) < 0)
+		if (write_chunk(q, buf, k, off, err) < 0)
 			return -1;
-		if (p[n].entry)
-			n++;
-		if (n == max) {
-			if (commit_pending(q, p, n, err) < 0)
-				return -1;
-			n = 0;
-		}
 		buf += k;
 		off += k;
 		len -= k;
 	}
-	return n ? commit_pending(q, p, n, err) : 0;
+	return 0;
 }
 
 static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
@@ -299,7 +278,11 @@ static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, st
 
 static int q_flush(struct disk *d, struct error *err)
 {
-	return qcow2_barrier(to_q(d), err);
+	struct qcow2 *q = to_q(d);
+
+	if (qcow2_cache_flush(q, &q->l2_cache, err) < 0)
+		return -1;
+	return qcow2_barrier(q, err);
 }
 
 static bool has_backing(const struct qcow2 *q, uint64_t goff)
@@ -309,15 +292,19 @@ static bool has_backing(const struct qcow2 *q, uint64_t goff)
 
 /*
  * The cluster at goff reads as zeros from now on. A discard gives its
- * cluster back (the L2 entry changed first: a crash then leaks it); a
- * write-zeroes keeps it, flagged zero, for the next write.
+ * cluster back: *freed is set to it, for the caller to count 0 once the L2
+ * entry is on disk (a crash in between leaks it); a write-zeroes keeps it,
+ * flagged zero, for the next write.
  */
-static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct error *err)
+static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, uint64_t *freed,
+			struct error *err)
 {
 	bool below = has_backing(q, goff);
+	_cleanup_free_ uint8_t *zeros = NULL;
 	struct qcow2_map m = {0};
 	uint64_t l2off, e;
 
+	*freed = 0;
 	if (lookup(q, goff, &m, err) < 0)
 		return -1;
 	if ((m.kind == Q_UNALLOC && !below) || (m.kind == Q_ZERO && (!m.host || !discard)))
@@ -325,32 +312,47 @@ static int zero_cluster(struct qcow2 *q, uint64_t goff, bool discard, struct err
 	if (q->version < 3 && below) {
 		if (discard) /* a hint: without zero flags it cannot hide the backing file */
 			return 0;
-		_cleanup_free_ uint8_t *zeros = xcalloc(1, q->cluster_size);
-
+		zeros = xcalloc(1, q->cluster_size);
 		return write_range(q, zeros, q->cluster_size, goff, err);
 	}
 	if (ensure_l2(q, goff, &l2off, err) < 0)
 		return -1;
-	if (m.kind == Q_DATA && !discard)
+	if (m.kind == Q_DATA && !discard && q->version >= 3)
 		e = m.host | QCOW2_COPIED | QCOW2_ZERO;
 	else
 		e = below ? QCOW2_ZERO : 0;
 	if (set_l2(q, l2off, goff, e, err) < 0)
 		return -1;
-	if (!m.host || (e & QCOW2_OFFSET_MASK))
-		return 0;
-	if (qcow2_barrier(q, err) < 0 || qcow2_refcount_set(q, m.host, 0, err) < 0)
-		return -1;
-	/* The space back to the host file system, where it can. */
-	fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)m.host,
-		  (off_t)q->cluster_size);
+	if (m.host && !(e & QCOW2_OFFSET_MASK))
+		*freed = m.host;
 	return 0;
 }
+
+/* The clusters in freed[0, n) counted 0 after one barrier for their L2 entries. */
+static int free_clusters(struct qcow2 *q, const uint64_t *freed, size_t n, struct error *err)
+{
+	if (n == 0)
+		return 0;
+	if (qcow2_barrier(q, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (qcow2_refcount_set(q, freed[i], 0, err) < 0)
+			return -1;
+		/* The space back to the host file system, where it can. */
+		fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)freed[i],
+			  (off_t)q->cluster_size);
+	}
+	return 0;
+}
+
+#define FREE_BATCH 256
 
 static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, struct error *err)
 {
 	struct qcow2 *q = to_q(d);
 	_cleanup_free_ uint8_t *zeros = NULL;
+	uint64_t freed[FREE_BATCH];
+	size_t nfreed = 0;
 
 	if (d->read_only)
 		return error_set(err, EROFS, "cannot write disk image '%s'", q->path);
@@ -360,8 +362,13 @@ static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, 
 		struct qcow2_map m = {0};
 
 		if (n == q->cluster_size) {
-			if (zero_cluster(q, off, discard, err) < 0)
+			if (zero_cluster(q, off, discard, &freed[nfreed], err) < 0)
 				return -1;
+			if (freed[nfreed] && ++nfreed == FREE_BATCH) {
+				if (free_clusters(q, freed, nfreed, err) < 0)
+					return -1;
+				nfreed = 0;
+			}
 		} else if (!discard) { /* part of a cluster: written as zeros unless it is */
 			if (lookup(q, off, &m, err) < 0)
 				return -1;
@@ -375,7 +382,7 @@ static int zero_range(struct disk *d, uint64_t off, uint64_t len, bool discard, 
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return free_clusters(q, freed, nfreed, err);
 }
 
 static int q_discard(struct disk *d, uint64_t off, uint64_t len, struct error *err)
@@ -391,9 +398,11 @@ static int q_write_zeroes(struct disk *d, uint64_t off, uint64_t len, struct err
 static void q_close(struct disk *d)
 {
 	struct qcow2 *q = to_q(d);
+	struct error err = {0};
 
-	if (q->unsynced)
-		disk_datasync(q->fd);
+	/* Nobody to tell of a failure: the writes since the last flush are lost then. */
+	if (!q->d.read_only && q->fd >= 0)
+		q_flush(d, &err);
 	disk_close(q->backing);
 	qcow2_cache_release(&q->l2_cache);
 	qcow2_cache_release(&q->rb_cache);
@@ -415,37 +424,6 @@ static const struct disk_ops qcow2_ops = {
     .close = q_close,
 };
 
-/*
- * Every L2 table, once: a compressed cluster is refused now rather than at
- * the guest's first read of it, and *end is past every cluster in use, so
- * that an append never lands on one.
- */
-static int scan_l2(struct qcow2 *q, uint64_t *end, struct error *err)
-{
-	for (uint32_t i = 0; i < q->l1_size; i++) {
-		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK, goff, e;
-		struct qcow2_map m = {0};
-
-		if (!l2off)
-			continue;
-		goff = (uint64_t)i << (2 * q->cluster_bits - 3);
-		if (l2_table(q, goff, &l2off, err) < 0)
-			return -1;
-		if (l2off + q->cluster_size > *end)
-			*end = l2off + q->cluster_size;
-		if (disk_pread_full(q->fd, q->buf, q->cluster_size, l2off) < 0)
-			return error_set(err, errno, "cannot read disk image '%s'", q->path);
-		for (uint64_t j = 0; j < q->l2_entries; j++) {
-			memcpy(&e, q->buf + j * 8, 8);
-			if (decode(q, be64toh(e), goff + (j << q->cluster_bits), &m, err) < 0)
-				return -1;
-			if (m.host && m.host + q->cluster_size > *end)
-				*end = m.host + q->cluster_size;
-		}
-	}
-	return 0;
-}
-
 static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error *err)
 {
 	_cleanup_free_ char *path = NULL;
@@ -466,24 +444,25 @@ static int open_backing(struct qcow2 *q, struct disk_chain *chain, struct error 
 
 static int finish_open(struct qcow2 *q, struct disk_chain *chain, struct error *err)
 {
-	uint64_t end = 0, rc_end;
+	uint64_t end = 0, rc_end, file_end;
 	struct stat st;
 
 	if (qcow2_read_header(q, err) < 0)
+		return -1;
+	if (fstat(q->fd, &st) < 0)
+		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
+	file_end = qcow2_round_up((uint64_t)st.st_size, q->cluster_size);
+	if (qcow2_check_layout(q, file_end, &end, err) < 0)
 		return -1;
 	if (!q->d.read_only && q->nb_snapshots)
 		return error_set(
 		    err, 0,
 		    "disk image '%s' has internal snapshots: it can only be opened read-only",
 		    q->path);
-	if (scan_l2(q, &end, err) < 0)
-		return -1;
 	if (q->backing_name[0] && open_backing(q, chain, err) < 0)
 		return -1;
 	if (q->d.read_only)
 		return 0;
-	if (fstat(q->fd, &st) < 0)
-		return error_set(err, errno, "cannot stat disk image '%s'", q->path);
 	if (qcow2_refcount_end(q, &rc_end, err) < 0)
 		return -1;
 	if ((uint64_t)st.st_size > end)

@@ -1,7 +1,8 @@
 /*
  * qcow2 inside src/vmm/disk: the open image's state and what its files
  * share. qcow2_header.c reads and checks the header and its extensions and
- * writes new images, qcow2_refcount.c counts and allocates clusters,
+ * writes new images, qcow2_check.c checks the layout at open,
+ * qcow2_refcount.c counts and allocates clusters,
  * qcow2_cache.c keeps recently used L2 tables and refcount blocks,
  * qcow2.c maps guest offsets to clusters and serves the disk_ops.
  *
@@ -12,7 +13,8 @@
  *
  * Crash safety rests on one ordering: whatever an entry points at (a data
  * cluster, an L2 table, a refcount block, the clusters' refcounts) is on
- * disk before the entry is written. qcow2_barrier() is that fdatasync; a
+ * disk before the entry is written. qcow2_barrier() is that fdatasync
+ * (L2 entries for new clusters wait for the next flush, qcow2_cache.c); a
  * crash in between leaves at most clusters counted but unused (leaks,
  * which `qemu-img check` reports and tolerates), never a cluster in use
  * without its count. New clusters are always appended at the end of the
@@ -69,6 +71,7 @@ struct qcow2_cache {
 	struct {
 		uint64_t off; /* host offset of the cluster, 0: empty slot */
 		uint64_t used;
+		bool dirty; /* changed here, not yet in the file */
 		uint8_t *data;
 	} slot[16];
 };
@@ -110,10 +113,24 @@ struct qcow2 {
 /* qcow2_header.c: read fd's header, tables and extensions into q. */
 int qcow2_read_header(struct qcow2 *q, struct error *err);
 
-/* qcow2_cache.c: the cluster at host offset off, read in unless cached. */
+/*
+ * qcow2_check.c: refuse an image whose tables lie past file_end (its size
+ * in whole clusters) or on each other, or whose data clusters lie on them
+ * or are compressed; *end is past every cluster in use.
+ */
+int qcow2_check_layout(struct qcow2 *q, uint64_t file_end, uint64_t *end, struct error *err);
+
+/*
+ * qcow2_cache.c: the cluster at host offset off, read in unless cached
+ * (evicting another slot may write it: NULL and err if that fails).
+ */
 uint8_t *qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, struct error *err);
 /* Cache a cluster just made (all zeros) at off without reading it. */
-uint8_t *qcow2_cache_new(struct qcow2 *q, struct qcow2_cache *c, uint64_t off);
+uint8_t *qcow2_cache_new(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, struct error *err);
+/* The cached cluster at off was changed in memory only: write it before it is dropped. */
+void qcow2_cache_dirty(struct qcow2_cache *c, uint64_t off);
+/* A barrier, then every dirty cluster written. */
+int qcow2_cache_flush(struct qcow2 *q, struct qcow2_cache *c, struct error *err);
 void qcow2_cache_release(struct qcow2_cache *c);
 
 /* qcow2_refcount.c */

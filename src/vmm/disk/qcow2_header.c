@@ -238,8 +238,10 @@ int qcow2_read_header(struct qcow2 *q, struct error *err)
 		return error_set(err, errno, "cannot read disk image '%s'", q->path);
 	ext_end = q->cluster_size;
 	if (backing_off) {
+		/* Inside the first cluster, whose size may be smaller than the longest name. */
 		if (backing_len == 0 || backing_len > QCOW2_MAX_BACKING_NAME ||
-		    backing_off < q->header_length || backing_off > q->cluster_size - backing_len)
+		    backing_len > q->cluster_size || backing_off < q->header_length ||
+		    backing_off > q->cluster_size - backing_len)
 			return bad(q, err, "invalid backing file name offset or length");
 		memcpy(q->backing_name, q->buf + backing_off, backing_len);
 		q->backing_name[backing_len] = '\0';

@@ -39,7 +39,9 @@ static int new_block(struct qcow2 *q, uint64_t bi, struct error *err)
 	/* Counted elsewhere: that count is on disk before the table points here. */
 	if (!self && qcow2_refcount_set(q, blk, 1, err) < 0)
 		return -1;
-	b = qcow2_cache_new(q, &q->rb_cache, blk);
+	b = qcow2_cache_new(q, &q->rb_cache, blk, err);
+	if (!b)
+		return -1;
 	if (self)
 		put16(b + ((blk >> q->cluster_bits) % q->rb_entries) * 2, 1);
 	if (qcow2_pwrite(q, b, q->cluster_size, blk, err) < 0 || qcow2_barrier(q, err) < 0)
@@ -84,6 +86,12 @@ static int grow_table(struct qcow2 *q, uint64_t need_bi, struct error *err)
 	if (tclusters < qcow2_round_up((need_bi + 1) * 8, cs) / cs)
 		tclusters = qcow2_round_up((need_bi + 1) * 8, cs) / cs;
 	for (;;) {
+		uint64_t need;
+
+		/* A file grown this far (or a table pointing this far) is refused, not followed. */
+		if (tclusters * cs > QCOW2_MAX_REFTABLE_BYTES)
+			return error_set(
+			    err, EFBIG, "disk image '%s': the refcount table cannot grow", q->path);
 		nb = 0;
 		for (;;) {
 			uint64_t m;
@@ -94,13 +102,11 @@ static int grow_table(struct qcow2 *q, uint64_t need_bi, struct error *err)
 				break;
 			nb = m;
 		}
-		if (block_index(q, end - 1) < tclusters * cs / 8)
+		need = block_index(q, end - 1) + 1;
+		if (need <= tclusters * cs / 8)
 			break;
-		tclusters++;
+		tclusters = qcow2_round_up(need * 8, cs) / cs;
 	}
-	if (tclusters * cs > QCOW2_MAX_REFTABLE_BYTES)
-		return error_set(err, EFBIG, "disk image '%s': the refcount table cannot grow",
-				 q->path);
 	entries = tclusters * cs / 8;
 	t = xcalloc(entries, 8);
 	memcpy(t, q->rt, q->rt_entries * 8);
