@@ -449,15 +449,19 @@ disk_setup()
 @test "--disk ,overlay: a later run naming another base for the same disk is refused" {
 	disk_setup
 	cp "$VMDIR/disk.raw" "$VMDIR/other.raw"
-	# The kernel is refused after the overlay was made: the store has disk0 over disk.raw.
-	vm_run --disk "$VMDIR/disk.raw,overlay" -- true
-	[ "$status" -eq 125 ]
+	# A kernel that is not one is refused after the overlay was made: the
+	# store has disk0 over disk.raw.
+	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/disk.raw,overlay" -- true
+	expect_refused_with "not a bzImage kernel"
 	[ -f "$HUTCH_HOME/vms/default/disk0.qcow2" ]
 	grep -qx "$(realpath "$VMDIR/disk.raw")" "$HUTCH_HOME/vms/default/disk0.base"
-	vm_run --disk "$VMDIR/other.raw,overlay" -- true
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/other.raw,overlay" -- true
 	expect_refused_with "disk 0 of VM 'default' is an overlay over '$(realpath "$VMDIR/disk.raw")', not '$(realpath "$VMDIR/other.raw")'"
 	# Another VM name is another store.
-	vm_run --name other --disk "$VMDIR/other.raw,overlay" -- true
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --name other \
+		--disk "$VMDIR/other.raw,overlay" -- true
+	expect_refused_with "not a bzImage kernel"
 	[ -f "$HUTCH_HOME/vms/other/disk0.qcow2" ]
 	[ "$(sha256sum <"$VMDIR/disk.raw")" = "$DISK_SUM" ]
 }
