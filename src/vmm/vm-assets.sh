@@ -16,7 +16,7 @@ out=$1
 init=$2
 probe=$3
 # Guest modules, loaded by hutch-init with their modules.dep dependencies.
-modules="virtio_mmio virtio-rng pvpanic-mmio"
+modules="virtio_mmio virtio_blk virtio-rng pvpanic-mmio"
 
 die() { echo "vm-assets: $*" >&2; exit 1; }
 for tool in apt-get apt-cache dpkg-deb; do

@@ -23,6 +23,7 @@
 #include "vmm/arch/arch.h"
 #include "vmm/devices/devices.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/virtio_blk.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -222,8 +223,22 @@ static struct device *add(struct vm *vm, struct device *dev, struct error *err)
 	return vm_add_device(vm, dev, err) < 0 ? NULL : dev;
 }
 
+/* --disk N: its image opened as the user asked, as virtio-blk vda, vdb, ... */
+static struct device *disk_create(struct vm *vm, const struct vmm_disk *vd, unsigned n,
+				  struct error *err)
+{
+	struct disk_open_options o = {.format = vd->format, .read_only = vd->read_only};
+	struct disk *d = disk_open(vd->path, &o, err);
+	char name[8];
+
+	if (!d)
+		return NULL;
+	snprintf(name, sizeof(name), "vd%c", 'a' + n);
+	return virtio_blk_create(&vm->services, name, d, vd->read_only, err);
+}
+
 /* The machine's devices: one line each. */
-int vm_create_devices(struct vm *vm, struct error *err)
+int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error *err)
 {
 	const struct vm_services *svc = &vm->services;
 	struct device *com1, *com2;
@@ -241,6 +256,9 @@ int vm_create_devices(struct vm *vm, struct error *err)
 	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err) ||
 	    !add(vm, virtio_rng_create(svc, err), err))
 		return error_prefix(err, "cannot create devices");
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (!add(vm, disk_create(vm, &cfg->disks[i], i, err), err))
+			return error_prefix(err, "cannot create disk %u", i);
 	vm->console = serial_of(com1);
 	vm->errout = serial_of(com2);
 	return 0;

@@ -26,9 +26,9 @@ $(BUILD)/guest/hutch-init: src/guest/init.c src/guest/hutch-ports.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
 
-$(BUILD)/guest/hutch-probe: src/guest/probe.c
+$(BUILD)/guest/hutch-probe: src/guest/probe.c src/guest/probe_virtio.c src/guest/probe-virtio.h
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -o $@ $<
+	$(CC) $(GUEST_CFLAGS) -o $@ $(filter %.c,$^)
 
 vm-assets: $(BUILD)/vm/.stamp
 

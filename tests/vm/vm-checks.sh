@@ -17,7 +17,7 @@ fail() {
 	shift
 	echo "CHECK $name FAIL $*"
 	for f in "$t/out" "$t/err"; do
-		[ -s "$f" ] && head -c 2000 "$f" | sed "s/^/  $name $(basename "$f"): /"
+		[ -s "$f" ] && { head -c 2000 "$f"; echo; } | sed "s/^/  $name $(basename "$f"): /"
 	done
 }
 # Every VM is bounded: a hang fails its check instead of the whole run.
@@ -150,3 +150,98 @@ else fail shell-terminal "rc $(rc)"; fi
 vm --cpus 4000 -- true
 if [ "$(rc)" = 125 ] && grep -qE "^hutch: --cpus 4000 is out of range: KVM here allows 1 to [0-9]+$" "$t/err"; then ok bad-cpus-kvm
 else fail bad-cpus-kvm "rc $(rc)"; fi
+
+# --- disks (--disk): virtio-blk over virtio-mmio, raw and qcow2 ---
+# QEMU_IMG (default: qemu-img on PATH, which l1-run.sh copies into L1 when
+# the host has it) checks the qcow2 images; without it those parts say so.
+export HUTCH_HOME="$t/home"
+QEMU_IMG=${QEMU_IMG:-$(command -v qemu-img)}
+# sha256 of file
+sum() { sha256sum <"$1" | cut -d' ' -f1; }
+# img_check NAME FILE: qemu-img check is clean (no leaks, no corruption), or says why not.
+img_check() {
+	if [ -z "$QEMU_IMG" ]; then echo "INFO $1: no qemu-img here, image not checked"; return 0; fi
+	"$QEMU_IMG" check -q "$2" >"$t/check" 2>&1 && return 0
+	echo "  $1 qemu-img: $(tr '\n' ' ' <"$t/check")"
+	return 1
+}
+
+# A raw disk: the guest makes a file system and writes a file; the file is on
+# the host's image; a second run mounts it and reads the file back.
+dd if=/dev/zero of="$t/raw.img" bs=1M count=0 seek=64 2>/dev/null
+vm --disk "$t/raw.img" -- sh -c 'mke2fs -q /dev/vda >/dev/null && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt &&
+	echo data-from-the-guest-1234 >/mnt/f && umount /mnt && cat /sys/block/vda/size /sys/block/vda/serial'
+magic=$(od -An -tx1 -j 1080 -N 2 "$t/raw.img" | tr -d ' ')
+if [ "$(rc)" = 0 ] && [ "$magic" = 53ef ] && grep -q data-from-the-guest-1234 "$t/raw.img" &&
+	[ "$(head -n 1 "$t/out")" = 131072 ] && [ "$(sed -n 2p "$t/out")" = raw.img ]; then
+	vm --disk "$t/raw.img" -- sh -c 'mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && cat /mnt/f'
+	if [ "$(rc)" = 0 ] && [ "$(cat "$t/out")" = data-from-the-guest-1234 ]; then ok disk-raw
+	else fail disk-raw "second run: rc $(rc), read '$(cat "$t/out")'"; fi
+else fail disk-raw "rc $(rc), ext2 magic '$magic', size/serial '$(tr '\n' ' ' <"$t/out")'"; fi
+
+# An overlay: the base's sha256 stays, the guest's writes survive into a
+# second run of the same VM, and the overlay passes qemu-img check.
+head -c 4194304 /dev/urandom >"$t/base.raw"
+before=$(sum "$t/base.raw")
+vm --name ov --disk "$t/base.raw,overlay" -- sh -c \
+	'printf overlay-data-5678 | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null &&
+	 dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 17'
+ov=$HUTCH_HOME/vms/ov/disk0.qcow2
+if [ "$(rc)" = 0 ] && [ "$(cat "$t/out")" = overlay-data-5678 ] && [ -f "$ov" ] &&
+	[ "$(sum "$t/base.raw")" = "$before" ] && ! grep -q overlay-data-5678 "$t/base.raw" &&
+	img_check disk-overlay "$ov"; then
+	vm --name ov --disk "$t/base.raw,overlay" -- sh -c \
+		'dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 17; dd if=/dev/vda bs=512 skip=200 count=1 2>/dev/null | sha256sum'
+	want=$(dd if="$t/base.raw" bs=512 skip=200 count=1 2>/dev/null | sha256sum)
+	if [ "$(rc)" = 0 ] && [ "$(head -c 17 "$t/out")" = overlay-data-5678 ] &&
+		grep -q "${want%% *}" "$t/out" && [ "$(sum "$t/base.raw")" = "$before" ]; then ok disk-overlay
+	else fail disk-overlay "second run: rc $(rc), read '$(cat "$t/out")'"; fi
+else fail disk-overlay "rc $(rc), read '$(cat "$t/out")', base $([ "$(sum "$t/base.raw")" = "$before" ] && echo unchanged || echo CHANGED)"; fi
+
+# Read-only (on the qcow2 boot below when there is qemu-img, else a boot of
+# its own): the guest sees it so, its writes fail, the image is unchanged.
+ro_probe='cat /sys/block/vdb/ro; if dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync 2>/dev/null; then echo wrote; fi'
+ro_before=$(sum "$t/raw.img")
+ro_result() {
+	if [ "$(rc)" = 0 ] && [ "$(tail -n 1 "$t/out")" = 1 ] && [ "$(sum "$t/raw.img")" = "$ro_before" ]; then ok disk-ro
+	else fail disk-ro "rc $(rc), guest said '$(tr '\n' ' ' <"$t/out")', image $([ "$(sum "$t/raw.img")" = "$ro_before" ] && echo unchanged || echo CHANGED)"; fi
+}
+
+# A qcow2 image qemu-img made: the guest's writes (a file system, a
+# discard) leave it clean for qemu-img check, and its bytes are the guest's.
+if [ -n "$QEMU_IMG" ]; then
+	"$QEMU_IMG" create -q -f qcow2 "$t/q.qcow2" 64M
+	vm --disk "$t/q.qcow2" --disk "$t/raw.img,ro" -- sh -c \
+		'mke2fs -q /dev/vda >/dev/null && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt &&
+		 echo qcow2-file-91 >/mnt/f && sync && rm /mnt/f && fstrim /mnt 2>/dev/null; umount /mnt;
+		 printf qcow2-bytes-42 | dd of=/dev/vda bs=512 seek=70000 conv=fsync 2>/dev/null;
+		 '"$ro_probe"
+	ro_result
+	"$QEMU_IMG" convert -O raw "$t/q.qcow2" "$t/q.raw" 2>"$t/check"
+	got=$(dd if="$t/q.raw" bs=512 skip=70000 count=1 2>/dev/null | head -c 14)
+	if [ "$(rc)" = 0 ] && [ "$got" = qcow2-bytes-42 ] &&
+		img_check disk-qcow2 "$t/q.qcow2"; then ok disk-qcow2
+	else fail disk-qcow2 "rc $(rc), guest said '$(cat "$t/out")', converted bytes '$got'"; fi
+	rm -f "$t/q.raw"
+else
+	echo "CHECK disk-qcow2 skip no qemu-img in here"
+	vm --disk "$t/base.raw,overlay" --disk "$t/raw.img,ro" -- sh -c "$ro_probe"
+	ro_result
+fi
+
+# A hostile driver (hutch-probe virtio, src/guest/probe_virtio.c) on the disk's
+# virtio-mmio device: bad queue sizes, rings outside RAM, looping and over-long
+# chains, bad indices; every case gets NEEDS_RESET, the VMM counts them and
+# goes on, and the kernel's own driver, bound again, reads the disk.
+printf hostile-guest-disk-ok | dd of="$t/raw.img" bs=512 seek=2048 conv=notrunc 2>/dev/null
+vm --trace-io --disk "$t/raw.img" -- sh -c 'hutch-probe virtio; echo probe-rc=$?;
+	for d in /sys/bus/platform/devices/LNRO0005:*; do echo "${d##*/}" >/sys/bus/platform/drivers/virtio-mmio/bind; done;
+	i=0; while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done;
+	dd if=/dev/vda bs=512 skip=2048 count=1 2>/dev/null | head -c 21; echo'
+events=$(grep -E "^hutch: vm: vda: virtio events:" "$t/err")
+n=$(echo "$events" | sed -E 's/.*events: ([0-9]+) broken queue, ([0-9]+) bad queue config.*/\1 \2/')
+if [ "$(rc)" = 0 ] && grep -q "^probe-rc=0$" "$t/out" && grep -q "^hostile-guest-disk-ok$" "$t/out" &&
+	grep -qE "^virtio-probe ([0-9]+) of \1 cases caught$" "$t/out" &&
+	grep -q "^virtio-probe device 2 " "$t/out" && [ $(( ${n% *} + ${n#* } )) -ge 13 ]; then ok hostile-guest
+else fail hostile-guest "rc $(rc), events '$events'"; fi
+echo "INFO hostile-guest $events"
