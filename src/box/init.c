@@ -97,7 +97,11 @@ static int build_root(const struct box_init *init, struct box_built *built, stru
 	char go;
 	int r;
 
-	run_thread(&net_tid, &net_threaded, net_thread, &net);
+	/* An --allow box's network is made outside it, where it is beyond the box's reach. */
+	if (init->net_made)
+		net_threaded = false;
+	else
+		run_thread(&net_tid, &net_threaded, net_thread, &net);
 	/* Read before anything is mounted: the store is below /home. */
 	r = mount_table_read(&p.mt, err);
 	if (r == 0) {
@@ -112,11 +116,11 @@ static int build_root(const struct box_init *init, struct box_built *built, stru
 	}
 	if (net_threaded)
 		pthread_join(net_tid, NULL);
-	if (net.fd < 0 && r == 0) {
+	if (net.fd < 0 && r == 0 && !init->net_made) {
 		*err = net.err;
 		r = -1;
 	}
-	if (r == 0 && setns(net.fd, CLONE_NEWNET) < 0)
+	if (r == 0 && net.fd >= 0 && setns(net.fd, CLONE_NEWNET) < 0)
 		r = error_set(err, errno, "cannot enter the box's network namespace");
 	if (net.fd >= 0)
 		close(net.fd);

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "net/allow.h"
 #include "policy/policy.h"
 #include "common/banned.h"
 
@@ -29,6 +30,8 @@ static void run_help(void)
 	       "      --no-default-hide   do not hide ~/.ssh, ~/.aws and the other secrets\n"
 	       "      --private-tmp       give the box an empty /tmp of its own, not the host's\n"
 	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
+	       "      --allow DEST        let the box connect to DEST only (repeatable): an\n"
+	       "                          address or CIDR block, [IPv6], with :PORT or not\n"
 	       "      --seccomp MODE      syscall filter: default, strict or off\n"
 	       "      --memory SIZE       memory limit (e.g. 512M; SIZE always needs a unit)\n"
 	       "      --cpus N            CPU limit (e.g. 1.5)\n"
@@ -58,6 +61,7 @@ enum {
 	OPT_MAX_FILE_SIZE,
 	OPT_MAX_OPEN_FILES,
 	OPT_PRIVATE_TMP,
+	OPT_ALLOW,
 };
 
 static void add_path(struct strlist *l, const char *opt, const char *arg)
@@ -91,6 +95,7 @@ int cmd_run(int argc, char **argv)
 		{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
 		{"max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES},
 		{"private-tmp", no_argument, NULL, OPT_PRIVATE_TMP},
+		{"allow", required_argument, NULL, OPT_ALLOW},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -136,6 +141,13 @@ int cmd_run(int argc, char **argv)
 				usage_error("run ", "option '--deny-exec' needs a pattern");
 			strlist_add(&cli.deny_exec, optarg);
 			break;
+		case OPT_ALLOW: {
+			struct allow_rule rule;
+			r = allow_parse(optarg, &rule, &err);
+			if (r == 0)
+				strlist_add(&cli.allow, optarg);
+			break;
+		}
 		case OPT_SECCOMP:
 			r = parse_seccomp(optarg, &cli.seccomp, &err);
 			seccomp_set = true;

@@ -41,6 +41,8 @@ int policy_build(const struct policy_sources *src, struct policy *out, char **pr
 		strlist_add(&out->direct, cli->direct.v[i]);
 	for (size_t i = 0; i < cli->deny_exec.n; i++)
 		strlist_add(&out->deny_exec, cli->deny_exec.v[i]);
+	for (size_t i = 0; i < cli->allow.n; i++)
+		strlist_add(&out->allow, cli->allow.v[i]);
 	if (src->seccomp_set)
 		out->seccomp = cli->seccomp;
 	out->no_default_hide |= cli->no_default_hide;

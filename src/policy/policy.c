@@ -32,6 +32,7 @@ void policy_release(struct policy *p)
 	strlist_release(&p->read_only);
 	strlist_release(&p->direct);
 	strlist_release(&p->deny_exec);
+	strlist_release(&p->allow);
 	free(p->profile);
 	p->profile = NULL;
 }
@@ -63,7 +64,7 @@ static uint64_t hash_paths(uint64_t h, const struct strlist *l)
 bool box_may_linger(const struct policy *p, bool as_root)
 {
 	return p->seccomp == FILTER_DEFAULT && !as_root && p->read_only.n == 0 &&
-	       p->direct.n == 0 && p->deny_exec.n == 0;
+	       p->direct.n == 0 && p->deny_exec.n == 0 && p->allow.n == 0;
 }
 
 uint64_t policy_hash(const struct policy *p, uint64_t h)
@@ -78,6 +79,9 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 	h = hash_bytes(h, &p->deny_exec.n, sizeof(p->deny_exec.n));
 	for (size_t i = 0; i < p->deny_exec.n; i++)
 		h = hash_bytes(h, p->deny_exec.v[i], strlen(p->deny_exec.v[i]) + 1);
+	h = hash_bytes(h, &p->allow.n, sizeof(p->allow.n));
+	for (size_t i = 0; i < p->allow.n; i++)
+		h = hash_bytes(h, p->allow.v[i], strlen(p->allow.v[i]) + 1);
 	return hash_bytes(h, limits, sizeof(limits));
 }
 

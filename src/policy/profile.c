@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "policy/profile.h"
+#include "net/allow.h"
 #include "common/banned.h"
 
 #define PROFILE_SECTION "box"
@@ -22,6 +23,7 @@ enum key_kind {
 	KEY_READ_ONLY,
 	KEY_DIRECT,
 	KEY_DENY_EXEC,
+	KEY_ALLOW,
 	KEY_SECCOMP,
 	KEY_MEMORY,
 	KEY_CPUS,
@@ -38,6 +40,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_READ_ONLY] = "read-only",
     [KEY_DIRECT] = "direct",
     [KEY_DENY_EXEC] = "deny-exec",
+    [KEY_ALLOW] = "allow",
     [KEY_SECCOMP] = "seccomp",
     [KEY_MEMORY] = "memory",
     [KEY_CPUS] = "cpus",
@@ -50,7 +53,7 @@ static const char *const key_names[KEY_COUNT] = {
 
 static bool key_is_list(enum key_kind k)
 {
-	return k <= KEY_DENY_EXEC;
+	return k <= KEY_ALLOW;
 }
 
 /* One parse of one file: the lines are read by read_line() (so that their
@@ -173,7 +176,17 @@ static int set_list(struct profile_parse *ps, enum key_kind k, const char *value
 	    [KEY_DIRECT] = offsetof(struct policy, direct),
 	    [KEY_DENY_EXEC] = offsetof(struct policy, deny_exec),
 	};
-	struct strlist *l = (struct strlist *)((char *)&ps->q + offsets[k]);
+	struct strlist *l;
+	struct allow_rule rule;
+	struct error err;
+
+	if (k == KEY_ALLOW) {
+		if (allow_parse(value, &rule, &err) < 0)
+			return parse_fail(ps, "%s", err.msg);
+		strlist_add(&ps->q.allow, value);
+		return 1;
+	}
+	l = (struct strlist *)((char *)&ps->q + offsets[k]);
 	_cleanup_free_ char *path = profile_path(ps, key_names[k], value, k == KEY_DENY_EXEC);
 
 	if (!path)
@@ -255,7 +268,7 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 					  key_names[k]);
 	return parse_fail(
 	    ps,
-	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, seccomp, "
+	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, allow, seccomp, "
 	    "memory, cpus, pids, timeout, max-file-size, max-open-files, private-tmp)",
 	    key);
 }
@@ -274,6 +287,7 @@ static void merge(struct policy *p, const struct profile_parse *ps)
 	strlist_append(&p->read_only, &q->read_only);
 	strlist_append(&p->direct, &q->direct);
 	strlist_append(&p->deny_exec, &q->deny_exec);
+	strlist_append(&p->allow, &q->allow);
 	if (ps->set_on[KEY_SECCOMP])
 		p->seccomp = q->seccomp;
 	if (ps->set_on[KEY_MEMORY])
