@@ -1,0 +1,239 @@
+#!/usr/bin/env bats
+# --allow: an egress allow-list the kernel enforces in the box's network
+# namespace, from a user namespace the box's programs have no privilege in,
+# not even under --root; every denial logged (issue 11 items 3 and 4).
+#
+# No traffic leaves this machine, nor the box's network namespace: until
+# hutch has a user-mode network (--net user, pasta), the far side is set up
+# inside the box's own network namespace, from the user namespace that owns
+# it, as only the box's owner can: allow_servers.py gives its loopback the
+# made-up addresses 10.99.0.1, 10.99.0.2 and fd99::1 and serves TCP and UDP
+# on ports 8080 and 8081 of each. Those addresses are not loopback's own
+# (127.0.0.0/8, ::1), so the allow-list rules decide for them as they would
+# for any host outside.
+
+load helpers
+
+setup()
+{
+	require_userns
+	hutch_setup
+	LOG="$HUTCH_HOME/boxes/default/log.jsonl"
+	require_helper egressprobe
+	[ -x "$(dirname "$HUTCH")/hutch-nft" ] || {
+		echo "hutch-nft is missing next to '$HUTCH' (run make)" >&2
+		return 1
+	}
+	command -v python3 > /dev/null || skip "python3 is not installed (./dev deps)"
+}
+
+teardown()
+{
+	exec 8>&- 2> /dev/null || true
+	hutch_teardown
+}
+
+# allow_run RUN_OPTIONS... -- SCRIPT: run SCRIPT (sh) in the default box
+# with RUN_OPTIONS, once allow_servers.py serves in its network namespace.
+# In SCRIPT, `p NAME ARGS...` runs `egressprobe ARGS...` and prints
+# "NAME: RESULT in N ms". Sets $status and $output (stdout and stderr).
+allow_run()
+{
+	local opts=() fifo="$TEST_ROOT/go" out="$TEST_ROOT/box.out" srv="$TEST_ROOT/srv.out"
+	local hpid keeper="" i
+
+	while [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	exec 8<> "$fifo"
+	"$HUTCH" run --timeout 20s "${opts[@]}" -- sh -c \
+		'read go; P=$1; p() { n=$1; shift; echo "$n: $("$P" "$@" 2>&1)"; }; '"$1" \
+		sh "$HUTCH_HELPERS/egressprobe" < "$fifo" > "$out" 2>&1 3>&- &
+	hpid=$!
+	BG_PIDS+=("$hpid")
+	for i in $(seq 50); do
+		keeper=$(pgrep -P "$hpid" -x hutch-net) && break
+		sleep 0.1
+	done
+	[ -n "$keeper" ] || {
+		echo "no keeper (hutch-net) under hutch run $hpid:"
+		cat "$out"
+		return 1
+	}
+	python3 "$BATS_TEST_DIRNAME/allow_servers.py" "$keeper" > "$srv" 2>&1 3>&- &
+	BG_PIDS+=("$!")
+	for i in $(seq 50); do
+		grep -q ready "$srv" && break
+		sleep 0.1
+	done
+	grep -q ready "$srv" || {
+		echo "the far side did not start:"
+		cat "$srv"
+		return 1
+	}
+	echo go >&8
+	exec 8>&-
+	status=0
+	wait "$hpid" || status=$?
+	output=$(cat "$out")
+}
+
+# expect_probe NAME RESULT: the box's probe NAME gave RESULT.
+expect_probe()
+{
+	grep -qxE "$1: $2 in [0-9]+ ms" <<< "$output" && return 0
+	echo "expected '$1: $2 in N ms' in:"
+	echo "$output"
+	return 1
+}
+
+# expect_fast NAME: probe NAME took under a second (a reject, not a drop).
+expect_fast()
+{
+	local ms
+
+	ms=$(sed -n "s/^$1: .* in \([0-9]*\) ms$/\1/p" <<< "$output")
+	[ -n "$ms" ] && [ "$ms" -lt 1000 ] && return 0
+	echo "expected probe $1 to end within 1000 ms, it took '${ms}' ms:"
+	echo "$output"
+	return 1
+}
+
+# log_has JQ-FILTER: some event in the default box's log matches.
+log_has()
+{
+	jq -e -s "any(.[]; $1)" "$LOG" > /dev/null && return 0
+	echo "no event matching '$1' in $LOG:"
+	cat "$LOG" 2> /dev/null
+	return 1
+}
+
+@test "with --allow, only the allowed address and port connect; the rest are refused at once" {
+	allow_run --allow 10.99.0.1:8080 --allow '[fd99::1]:8081' -- '
+		p allowed tcp 10.99.0.1 8080
+		p other-port tcp 10.99.0.1 8081
+		p other-host tcp 10.99.0.2 8080
+		p allowed-udp udp 10.99.0.1 8080
+		p denied-udp udp 10.99.0.2 8081
+		p allowed6 tcp fd99::1 8081
+		p other-port6 tcp fd99::1 8080
+		p loopback tcp 127.0.0.1 9'
+	expect_status 0
+	expect_probe allowed "connected: hello 8080"
+	expect_probe other-port ECONNREFUSED
+	expect_probe other-host ECONNREFUSED
+	expect_probe allowed-udp echoed
+	expect_probe denied-udp EPERM
+	expect_probe allowed6 "connected: hello 8081"
+	expect_probe other-port6 ECONNREFUSED
+	# Loopback is the box's own (nothing listens on port 9): refused by no rule.
+	expect_probe loopback ECONNREFUSED
+	for p in other-port other-host denied-udp other-port6; do
+		expect_fast "$p"
+	done
+}
+
+@test "a CIDR block without a port allows every port of every address in it" {
+	allow_run --allow 10.99.0.0/31 -- '
+		p a tcp 10.99.0.1 8081
+		p b tcp 10.99.0.1 8080
+		p outside tcp 10.99.0.2 8080
+		p v6 tcp fd99::1 8080'
+	expect_probe a "connected: hello 8081"
+	expect_probe b "connected: hello 8080"
+	expect_probe outside ECONNREFUSED
+	expect_probe v6 ECONNREFUSED
+}
+
+@test "every denial is in the box's log with its destination, protocol and reason" {
+	allow_run --allow 10.99.0.1:8080 -- '
+		p tcp tcp 10.99.0.2 8081
+		p udp udp 10.99.0.1 8081
+		p v6 tcp fd99::1 8080'
+	expect_status 0
+	log_has '.event == "connect" and .verdict == "denied" and .args.by == "nftables" and .args.protocol == "tcp" and .args.address == "10.99.0.2" and .args.port == 8081 and (.why | test("10.99.0.2:8081 is not in the box.s --allow list"))'
+	log_has '.verdict == "denied" and .args.protocol == "udp" and .args.address == "10.99.0.1" and .args.port == 8081'
+	log_has '.verdict == "denied" and .args.protocol == "tcp" and .args.address == "fd99::1" and .args.port == 8080 and (.why | test("\\[fd99::1\\]:8080"))'
+	# The allowed connection is not among the denials.
+	! jq -e -s 'any(.[]; .verdict == "denied" and .args.port == 8080 and .args.address == "10.99.0.1")' "$LOG"
+	run -0 "$HUTCH" log default
+	expect_contains "$output" "10.99.0.2"
+	expect_contains "$output" "denied"
+}
+
+@test "a --root program cannot flush the rules, change routes, addresses or links, or open raw or packet sockets" {
+	allow_run --root --allow 10.99.0.1:8080 -- '
+		nft flush ruleset > /dev/null 2>&1; echo "nft flush: $?"
+		nft delete table inet hutch > /dev/null 2>&1; echo "nft delete: $?"
+		ip route add 10.99.0.0/24 dev lo > /dev/null 2>&1; echo "ip route: $?"
+		ip addr add 10.99.0.9/32 dev lo > /dev/null 2>&1; echo "ip addr: $?"
+		ip link add hutch0 type dummy > /dev/null 2>&1; echo "ip link: $?"
+		ip link set lo down > /dev/null 2>&1; echo "ip link down: $?"
+		p raw raw
+		p packet packet
+		p mark mark
+		p owner setns-owner
+		p bound-to-lo lo-tcp 10.99.0.2 8080
+		p icmp icmp 10.99.0.2
+		p still-denied tcp 10.99.0.2 8080
+		p still-allowed tcp 10.99.0.1 8080'
+	expect_status 0
+	for c in "nft flush" "nft delete" "ip route" "ip addr" "ip link" "ip link down"; do
+		grep -qxE "$c: [1-9][0-9]*" <<< "$output" || {
+			echo "'$c' succeeded in a --root box:"
+			echo "$output"
+			return 1
+		}
+	done
+	expect_probe raw EPERM
+	expect_probe packet EPERM
+	expect_probe mark EPERM
+	expect_probe owner "NS_GET_USERNS: EPERM"
+	expect_probe bound-to-lo ECONNREFUSED
+	# Not even an ICMP datagram socket, and were there one, the rules hold for it.
+	expect_probe icmp "(EACCES|EPERM|ECONNREFUSED|ETIMEDOUT)"
+	expect_probe still-denied ECONNREFUSED
+	expect_probe still-allowed "connected: hello 8080"
+}
+
+@test "io_uring, refused by the default filter, does not pass the rules where a filter lets it run" {
+	allow_run --allow 10.99.0.1:8080 -- 'p default uring 10.99.0.2 8080'
+	expect_probe default "io_uring_setup: EPERM"
+	hutch rm default > /dev/null
+	allow_run --seccomp off --root --allow 10.99.0.1:8080 -- '
+		p denied uring 10.99.0.2 8080
+		p allowed uring 10.99.0.1 8080'
+	expect_probe denied ECONNREFUSED
+	expect_probe allowed connected
+}
+
+@test "a profile's allow key is an --allow" {
+	export HOME="$TEST_ROOT/user"
+	mkdir -p "$HOME/.config/hutch/profiles"
+	printf '[box]\nallow = 10.99.0.1:8081\n' > "$HOME/.config/hutch/profiles/net.conf"
+	allow_run -p net -- '
+		p allowed tcp 10.99.0.1 8081
+		p denied tcp 10.99.0.1 8080'
+	expect_probe allowed "connected: hello 8081"
+	expect_probe denied ECONNREFUSED
+}
+
+@test "a bad --allow or allow key is refused in one line, exit 125, nothing left behind" {
+	local bad
+	for bad in "" "10.0.0.1:0" "10.0.0.1:99999" "10.0.0.1:http" "10.0.0.0/33" "[::1" \
+		"[fd99::1]8080" "exa_mple.org" "300.1.2.3"; do
+		hrun run --allow "$bad" -- true
+		expect_refused
+		expect_contains "$stderr" "--allow"
+	done
+	export HOME="$TEST_ROOT/user"
+	mkdir -p "$HOME/.config/hutch/profiles"
+	printf '[box]\nallow = 10.0.0.1:nope\n' > "$HOME/.config/hutch/profiles/bad.conf"
+	hrun run -p bad -- true
+	expect_refused
+	expect_contains "$stderr" "port must be a number"
+}
