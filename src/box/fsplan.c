@@ -157,6 +157,27 @@ static void plan_add(struct fsplan *plan, enum fsplan_kind kind, const char *pat
 	e->cow = false;
 }
 
+/*
+ * The names in d but "." and "..", sorted, so that plans (and their layers)
+ * are the same from run to run; *n of them, each and the array to free.
+ */
+static char **sorted_names(DIR *d, size_t *n)
+{
+	struct dirent *e;
+	char **names = NULL;
+
+	*n = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		names = xrealloc(names, (*n + 1) * sizeof(*names));
+		names[(*n)++] = xstrdup(e->d_name);
+	}
+	if (*n)
+		qsort(names, *n, sizeof(*names), cmp_names);
+	return names;
+}
+
 static int plan_path(struct fsplan *plan, const char *root, const struct mount_table *mt,
 		     const char *path, int depth, struct error *err);
 
@@ -167,19 +188,11 @@ static int plan_children(struct fsplan *plan, const char *root, const struct mou
 	_cleanup_closedir_ DIR *d = opendir(host);
 	char **names = NULL;
 	size_t n = 0;
-	struct dirent *e;
 	int r = 0;
 
 	if (!d)
 		return -1;
-	while ((errno = 0, e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = xstrdup(e->d_name);
-	}
-	/* Sorted, so plans (and their layers) are the same from run to run. */
-	qsort(names, n, sizeof(*names), cmp_names);
+	names = sorted_names(d, &n);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *child =
 			xasprintf("%s/%s", strcmp(path, "/") ? path : "", names[i]);
@@ -256,7 +269,6 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 	_cleanup_closedir_ DIR *d = NULL;
 	char **names = NULL;
 	size_t n = 0;
-	struct dirent *e;
 	int r = 0;
 
 	plan->v = NULL;
@@ -265,13 +277,7 @@ int fsplan_build(struct fsplan *plan, const char *root, const struct mount_table
 	d = opendir(*root ? root : "/");
 	if (!d)
 		return error_set(err, errno, "cannot list '/'");
-	while ((errno = 0, e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = xstrdup(e->d_name);
-	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	names = sorted_names(d, &n);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *path = xasprintf("/%s", names[i]);
 		bool done = false;

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,20 +9,35 @@
 #include <unistd.h>
 
 #include "cli/boxcmd.h"
+#include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "common/banned.h"
 
-int boxcmd_find(struct store *store, const char *name, char **box_dir, struct error *err)
+int boxcmd_named(const char *cmd, int argc, char **argv, bool one_arg, char **box_dir)
 {
-	if (box_name_check(name, err) < 0 || store_init(store, err) < 0)
+	struct store store;
+	struct error err;
+	const char *name;
+
+	if (optind >= argc)
+		usage_error(cmd, "missing box name");
+	if (one_arg && optind + 1 < argc)
+		usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	name = argv[optind];
+	if (box_name_check(name, &err) < 0 || store_init(&store, &err) < 0) {
+		error_print(&err);
 		return -1;
-	if (!store_box_exists(store, name)) {
-		store_release(store);
-		return error_set(err, 0, "no box named '%s'", name);
 	}
-	*box_dir = store_box_dir(store, name);
+	if (!store_box_exists(&store, name)) {
+		store_release(&store);
+		error_set(&err, 0, "no box named '%s'", name);
+		error_print(&err);
+		return -1;
+	}
+	*box_dir = store_box_dir(&store, name);
+	store_release(&store);
 	return 0;
 }
 

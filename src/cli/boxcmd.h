@@ -2,6 +2,7 @@
 #ifndef HUTCH_CLI_BOXCMD_H
 #define HUTCH_CLI_BOXCMD_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "box/changes.h"
@@ -9,10 +10,12 @@
 #include "common/error.h"
 
 /*
- * Find the existing box NAME: checks the name, finds the store and sets
- * *box_dir (newly allocated). Fails with "no box named 'NAME'".
+ * The existing box a command names at argv[optind]: usage_error() if none
+ * is given or, with one_arg, if more arguments follow it. Sets *box_dir
+ * (newly allocated), or prints why not ("no box named 'NAME'") and
+ * returns -1.
  */
-int boxcmd_find(struct store *store, const char *name, char **box_dir, struct error *err);
+int boxcmd_named(const char *cmd, int argc, char **argv, bool one_arg, char **box_dir);
 
 /*
  * Lock the box for a command that changes it (commit, reset, rm): first the

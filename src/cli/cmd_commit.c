@@ -97,7 +97,6 @@ int cmd_commit(int argc, char **argv)
 	};
 	_cleanup_free_ char *box_dir = NULL;
 	struct boxcmd_lock lock;
-	struct store store;
 	struct error err;
 	bool dry_run = false, force = false, allow_setuid = false;
 	char **paths;
@@ -122,13 +121,8 @@ int cmd_commit(int argc, char **argv)
 			usage_error("commit ", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		usage_error("commit ", "missing box name");
-	if (boxcmd_find(&store, argv[optind], &box_dir, &err) < 0) {
-		error_print(&err);
+	if (boxcmd_named("commit ", argc, argv, false, &box_dir) < 0)
 		return EXIT_HUTCH_FAILED;
-	}
-	store_release(&store);
 	paths = boxcmd_paths(argc - optind - 1, argv + optind + 1);
 	/*
 	 * Held for the whole commit, a dry run included (it reads the box's

@@ -34,7 +34,6 @@ int cmd_diff(int argc, char **argv)
 	_cleanup_free_ char *box_dir = NULL;
 	_cleanup_free_ bool *selected = NULL;
 	struct changes ch;
-	struct store store;
 	struct error err;
 	bool json = false, first = true;
 	char **paths;
@@ -53,13 +52,8 @@ int cmd_diff(int argc, char **argv)
 			usage_error("diff ", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		usage_error("diff ", "missing box name");
-	if (boxcmd_find(&store, argv[optind], &box_dir, &err) < 0) {
-		error_print(&err);
+	if (boxcmd_named("diff ", argc, argv, false, &box_dir) < 0)
 		return EXIT_HUTCH_FAILED;
-	}
-	store_release(&store);
 	npaths = argc - optind - 1;
 	paths = boxcmd_paths(npaths, argv + optind + 1);
 	if (changes_collect(&ch, box_dir, "", &err) < 0) {

@@ -399,7 +399,6 @@ int cmd_log(int argc, char **argv)
 	_cleanup_free_ char *box_dir = NULL;
 	_cleanup_free_ char *path = NULL;
 	struct log_reader r = {.fd = -1};
-	struct store store;
 	struct error err;
 	bool follow_it = false;
 	int c, rc = 0;
@@ -420,15 +419,8 @@ int cmd_log(int argc, char **argv)
 			usage_error("log ", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		usage_error("log ", "missing box name");
-	if (optind + 1 < argc)
-		usage_error("log ", "unexpected argument '%s'", argv[optind + 1]);
-	if (boxcmd_find(&store, argv[optind], &box_dir, &err) < 0) {
-		error_print(&err);
+	if (boxcmd_named("log ", argc, argv, true, &box_dir) < 0)
 		return EXIT_HUTCH_FAILED;
-	}
-	store_release(&store);
 	path = xasprintf("%s/%s", box_dir, EVENTLOG_NAME);
 	r.path = path;
 	if (follow_it)

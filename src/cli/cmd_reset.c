@@ -64,7 +64,6 @@ static int reset_or_rm(int argc, char **argv, bool whole)
 	const char *cmd = whole ? "rm " : "reset ";
 	_cleanup_free_ char *box_dir = NULL;
 	struct boxcmd_lock lock;
-	struct store store;
 	struct error err;
 	int c, r;
 
@@ -84,15 +83,8 @@ static int reset_or_rm(int argc, char **argv, bool whole)
 			usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		usage_error(cmd, "missing box name");
-	if (optind + 1 < argc)
-		usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	if (boxcmd_find(&store, argv[optind], &box_dir, &err) < 0) {
-		error_print(&err);
+	if (boxcmd_named(cmd, argc, argv, true, &box_dir) < 0)
 		return EXIT_HUTCH_FAILED;
-	}
-	store_release(&store);
 	if (boxcmd_lock(box_dir, argv[optind], &lock, &err) < 0) {
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;

@@ -65,6 +65,21 @@ static unsigned parse_cpus(const char *s)
 	return (unsigned)v;
 }
 
+/*
+ * dir/file, the default guest kernel or initramfs (what), or exit 125 if it
+ * is not there to read, naming the option (--kernel, --initrd) that gives another.
+ */
+static char *default_asset(const char *dir, const char *file, const char *what)
+{
+	char *path = xasprintf("%s/%s", dir, file);
+	const char *option = strcmp(what, "kernel") ? "--initrd" : "--kernel";
+
+	if (access(path, R_OK) < 0)
+		die(EXIT_HUTCH_FAILED, "no guest %s at '%s': run 'make vm-assets' or pass %s", what,
+		    path, option);
+	return path;
+}
+
 static int vm_run(int argc, char **argv, uint64_t t_start)
 {
 	static const struct option opts[] = {
@@ -137,24 +152,10 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 		usage_error("vm ", "missing command to run in the VM");
 	if (!cfg.kernel || !cfg.initrd) {
 		dir = vmm_assets_dir();
-		if (!cfg.kernel) {
-			kernel = xasprintf("%s/vmlinuz", dir);
-			if (access(kernel, R_OK) < 0)
-				die(EXIT_HUTCH_FAILED,
-				    "no guest kernel at '%s': run 'make vm-assets' or pass "
-				    "--kernel",
-				    kernel);
-			cfg.kernel = kernel;
-		}
-		if (!cfg.initrd) {
-			initrd = xasprintf("%s/initramfs.cpio", dir);
-			if (access(initrd, R_OK) < 0)
-				die(EXIT_HUTCH_FAILED,
-				    "no guest initramfs at '%s': run 'make vm-assets' or pass "
-				    "--initrd",
-				    initrd);
-			cfg.initrd = initrd;
-		}
+		if (!cfg.kernel)
+			cfg.kernel = kernel = default_asset(dir, "vmlinuz", "kernel");
+		if (!cfg.initrd)
+			cfg.initrd = initrd = default_asset(dir, "initramfs.cpio", "initramfs");
 	}
 	status = vmm_run(&cfg, &err);
 	if (err.msg[0])

@@ -142,12 +142,11 @@ expect_no_box_created()
 	return 1
 }
 
-# expect_refused: the last hrun failed on bad input the way hutch promises:
-# status 125, nothing on stdout, exactly one line on stderr starting "hutch: ",
-# and no box directory created.
-expect_refused()
+# expect_one_error: the last hrun failed the way hutch fails on bad input:
+# status 125, nothing on stdout, exactly one line on stderr starting "hutch: ".
+expect_one_error()
 {
-	expect_status 125
+	expect_status 125 || return 1
 	if [ -n "$output" ]; then
 		echo "expected no stdout, got: $output"
 		return 1
@@ -157,6 +156,12 @@ expect_refused()
 		printf '%s\n' "$stderr"
 		return 1
 	fi
+}
+
+# expect_refused: expect_one_error, and no box directory created.
+expect_refused()
+{
+	expect_one_error || return 1
 	expect_no_box_created
 }
 

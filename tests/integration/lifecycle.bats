@@ -25,16 +25,7 @@ teardown()
 # stdout, one stderr line "hutch: ...") with a message containing PATTERN.
 expect_bad_input()
 {
-	expect_status 125 || return 1
-	if [ -n "$output" ]; then
-		echo "expected no stdout, got: $output"
-		return 1
-	fi
-	if [ "${#stderr_lines[@]}" -ne 1 ] || [[ "$stderr" != "hutch: "* ]]; then
-		echo "expected one stderr line starting 'hutch: ', got:"
-		printf '%s\n' "$stderr"
-		return 1
-	fi
+	expect_one_error || return 1
 	expect_contains "$stderr" "$1"
 }
 
@@ -56,6 +47,21 @@ hash_of()
 commit_temp_exists()
 {
 	compgen -G "$WORK/.hutch-commit-*" > /dev/null
+}
+
+# commit_until_writing OUT: start `hutch commit A` in the background (output
+# to OUT, its pid in $pid) and return once it writes a temporary file or has
+# exited, within 10 s.
+commit_until_writing()
+{
+	"$HUTCH" commit A > "$1" 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	for _ in $(seq 1000); do
+		commit_temp_exists && break
+		has_exited "$pid" && break
+		sleep 0.01
+	done
 }
 
 # --- commit: the round trip ------------------------------------------------
@@ -283,14 +289,7 @@ A file 6 $WORK/other.txt"
 	new=$(hash_of "$(store_path A "$WORK/big.bin")")
 	[ "$old" != "$new" ]
 
-	"$HUTCH" commit A > /dev/null 2>&1 &
-	pid=$!
-	BG_PIDS+=("$pid")
-	for _ in $(seq 1000); do
-		commit_temp_exists && break
-		has_exited "$pid" && break
-		sleep 0.01
-	done
+	commit_until_writing /dev/null
 	commit_temp_exists || skip "the commit finished before it could be killed mid-write"
 	kill -KILL "$pid"
 	wait "$pid" || true
@@ -453,14 +452,7 @@ D file 5 $WORK/d/.hutch-commit-notes"
 	in_box A sh -c 'head -c 100M /dev/urandom > big.bin'
 	new=$(hash_of "$(store_path A "$WORK/big.bin")")
 
-	"$HUTCH" commit A > "$TEST_ROOT/commit.out" 2>&1 &
-	pid=$!
-	BG_PIDS+=("$pid")
-	for _ in $(seq 1000); do
-		commit_temp_exists && break
-		has_exited "$pid" && break
-		sleep 0.01
-	done
+	commit_until_writing "$TEST_ROOT/commit.out"
 	hrun reset A
 	expect_status 0
 	wait "$pid"

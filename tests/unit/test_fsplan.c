@@ -78,6 +78,13 @@ static void touch(const char *root, const char *path, int dir)
 	free(p);
 }
 
+static void chmod_in(const char *root, const char *path, mode_t mode)
+{
+	char *p = xasprintf("%s%s", root, path);
+	assert_int_equal(chmod(p, mode), 0);
+	free(p);
+}
+
 static const struct fsplan_entry *find(const struct fsplan *plan, const char *path)
 {
 	for (size_t i = 0; i < plan->n; i++)
@@ -202,21 +209,11 @@ static void unprivileged_plans_skip_overlays_where_nothing_can_change(void **sta
 	touch(root, "/var", 1);
 	touch(root, "/var/file", 0);
 	touch(root, "/var/sticky", 1);
-	char *p = xasprintf("%s/empty-ro", root);
-	assert_int_equal(chmod(p, 0555), 0);
-	free(p);
-	p = xasprintf("%s/empty-rw", root);
-	assert_int_equal(chmod(p, 0777), 0);
-	free(p);
-	p = xasprintf("%s/closed", root);
-	assert_int_equal(chmod(p, 0), 0);
-	free(p);
-	p = xasprintf("%s/var/sticky", root);
-	assert_int_equal(chmod(p, 01777), 0);
-	free(p);
-	p = xasprintf("%s/var", root);
-	assert_int_equal(chmod(p, 0555), 0);
-	free(p);
+	chmod_in(root, "/empty-ro", 0555);
+	chmod_in(root, "/empty-rw", 0777);
+	chmod_in(root, "/closed", 0);
+	chmod_in(root, "/var/sticky", 01777);
+	chmod_in(root, "/var", 0555);
 
 	plan_unprivileged(root, kinds, nested);
 	assert_int_equal(kinds[0], PLAN_BIND_RO); /* empty, not writable */
