@@ -207,9 +207,11 @@ static pid_t clone_init_net(struct box *box, struct box_init *init, struct error
 		.nkeep = 1,
 	};
 
-	for (size_t i = 0; i < allow->n; i++)
+	for (size_t i = 0; i < allow->n; i++) {
 		if (allow_parse(allow->v[i], &rules[i], err) < 0)
 			return -1;
+		init->net_names |= rules[i].kind == ALLOW_NAME;
+	}
 	init->net_made = true;
 	return netns_clone_box(&nb, &box->keeper, err);
 }

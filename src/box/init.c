@@ -25,6 +25,7 @@
 #include "box/control.h"
 #include "box/init.h"
 #include "box/init_internal.h"
+#include "net/dns.h"
 #include "net/net.h"
 #include "box/fsplan.h"
 #include "policy/eventlog.h"
@@ -135,6 +136,8 @@ static int build_root(const struct box_init *init, struct box_built *built, stru
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	if (r == 0)
 		r = box_root_finish(&init->root, &p.plan, err);
+	if (r == 0 && init->net_names)
+		r = dns_resolv_conf_mount(err);
 	if (p.r == 0)
 		fsplan_release(&p.plan);
 	return r;

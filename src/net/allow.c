@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "net/allow.h"
+#include "net/dns.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -224,7 +225,8 @@ static void add_set(struct text *t, const char *name, int family, const struct a
  *  - IPv6 neighbour discovery, without which no IPv6 packet leaves;
  *  - the allowed address . port pairs, TCP and UDP, from --allow (sets
  *    allow4/allow6) and from the names the stub resolver answered for
- *    (dns4/dns6, whose elements time out with the answer's TTL);
+ *    (dns4/dns6, and dnsany4/dnsany6 for names without a port, whose
+ *    elements time out with the answer's TTL), and the stub resolver;
  *  - everything else is logged to NFLOG (net/nflog.c reads it) and
  *    rejected, TCP with a reset and the rest with port unreachable, so
  *    that a denied connection fails at once instead of timing out.
@@ -238,6 +240,8 @@ char *allow_ruleset(const struct allow_rule *rules, size_t n)
 	add_set(&t, "allow6", AF_INET6, rules, n);
 	add(&t, "\tset dns4 {\n\t\ttype ipv4_addr . inet_service\n\t\tflags timeout\n\t}\n");
 	add(&t, "\tset dns6 {\n\t\ttype ipv6_addr . inet_service\n\t\tflags timeout\n\t}\n");
+	add(&t, "\tset dnsany4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n");
+	add(&t, "\tset dnsany6 {\n\t\ttype ipv6_addr\n\t\tflags timeout\n\t}\n");
 	add(&t, "\tchain output {\n"
 		"\t\ttype filter hook output priority filter; policy accept;\n"
 		"\t\toif \"lo\" ip daddr 127.0.0.0/8 accept\n"
@@ -249,6 +253,9 @@ char *allow_ruleset(const struct allow_rule *rules, size_t n)
 		"\t\tmeta l4proto { tcp, udp } ip6 daddr . th dport @allow6 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip daddr . th dport @dns4 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip6 daddr . th dport @dns6 accept\n"
+		"\t\tmeta l4proto { tcp, udp } ip daddr @dnsany4 accept\n"
+		"\t\tmeta l4proto { tcp, udp } ip6 daddr @dnsany6 accept\n"
+		"\t\tip daddr " DNS_STUB_ADDR " meta l4proto { tcp, udp } th dport 53 accept\n"
 		"\t\tcounter log prefix \"" ALLOW_LOG_PREFIX "\" group %d\n"
 		"\t\tmeta l4proto tcp reject with tcp reset\n"
 		"\t\treject with icmpx type port-unreachable\n"

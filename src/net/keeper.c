@@ -25,6 +25,7 @@
 #include "net/keeper.h"
 #include "net/nflog.h"
 #include "net/nft.h"
+#include "net/stub.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -108,13 +109,17 @@ static void read_denials(const struct netns_box *nb, int fd)
 
 /* Until PID 1 ends: the box's denials into its log. */
 static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
-			   struct nft_helper *nft)
+			   struct nft_helper *nft, const struct stub *stub)
 {
-	struct pollfd p[2] = {{.fd = nflog_fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+	struct pollfd p[3] = {{.fd = nflog_fd, .events = POLLIN},
+			      {.fd = pidfd, .events = POLLIN},
+			      {.fd = stub->fd, .events = POLLIN}};
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			_exit(1);
+		if (p[2].revents)
+			stub_serve(stub);
 		if (p[0].revents)
 			read_denials(nb, nflog_fd);
 		if (p[1].revents) {
@@ -153,10 +158,13 @@ static pid_t clone_box(const struct netns_box *nb)
 _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 {
 	struct nft_helper nft = {.pid = -1, .to = -1, .from = -1};
+	struct stub stub = {.fd = -1, .up_fd = -1, .rules = nb->rules, .nrules = nb->nrules,
+			    .nft = &nft, .log = nb->log, .arg = nb->arg};
+	bool names = false;
 	_cleanup_free_ char *rules = NULL;
 	struct keeper_reply reply = {0};
 	struct error err;
-	int nflog_fd, pidfd, keep_fds[8];
+	int nflog_fd, pidfd, keep_fds[10];
 	size_t nkeep = 0;
 	pid_t pid;
 	char go;
@@ -169,6 +177,11 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	}
 	if (send(sock, "U", 1, MSG_NOSIGNAL) != 1 || read(sock, &go, 1) != 1 || go != 'M')
 		_exit(1);
+	for (size_t i = 0; i < nb->nrules; i++)
+		names |= nb->rules[i].kind == ALLOW_NAME;
+	/* Made here, in the host's network namespace: the resolver is there. */
+	if (names && stub_upstream_open(&stub, &err) < 0)
+		fail(sock, &err);
 	if (unshare(CLONE_NEWNET) < 0) {
 		error_set(&err, errno, "cannot create the box's network namespace");
 		fail(sock, &err);
@@ -181,6 +194,8 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	 */
 	if (nb->as_root &&
 	    set_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", &err) < 0)
+		fail(sock, &err);
+	if (names && stub_listen_open(&stub, &err) < 0)
 		fail(sock, &err);
 	nflog_fd = nflog_open(ALLOW_LOG_GROUP, &err);
 	if (nflog_fd < 0)
@@ -214,6 +229,8 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	keep_fds[nkeep++] = pidfd;
 	keep_fds[nkeep++] = nft.to;
 	keep_fds[nkeep++] = nft.from;
+	keep_fds[nkeep++] = stub.fd;
+	keep_fds[nkeep++] = stub.up_fd;
 	for (size_t i = 0; i < nb->nkeep && nkeep < sizeof(keep_fds) / sizeof(keep_fds[0]); i++)
 		keep_fds[nkeep++] = nb->keep_fds[i];
 	close_all_but(keep_fds, nkeep);
@@ -225,5 +242,5 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 		dup2(null, STDERR_FILENO);
 		close(null);
 	}
-	keep(nb, nflog_fd, pidfd, &nft);
+	keep(nb, nflog_fd, pidfd, &nft, &stub);
 }
