@@ -211,6 +211,66 @@ log_has()
 	expect_probe allowed connected
 }
 
+# start_dns: dnsmasq on this machine's loopback serving the made-up zone
+# .test (allowed.test and other.test, TTL 60 s; brief.test, TTL 1 s), as
+# the host's resolver for the box's stub (HUTCH_RESOLVER).
+start_dns()
+{
+	local port i
+
+	command -v dnsmasq > /dev/null || skip "dnsmasq is not installed (dnsmasq-base, ./dev deps)"
+	for i in $(seq 20); do
+		port=$((20000 + RANDOM % 20000))
+		dnsmasq --keep-in-foreground --port="$port" --listen-address=127.0.0.1 \
+			--bind-interfaces --no-resolv --no-hosts --user="$(id -un)" \
+			--pid-file= --host-record=allowed.test,10.99.0.1,fd99::1,60 \
+			--host-record=other.test,10.99.0.2,60 --host-record=brief.test,10.99.0.2,1 \
+			> "$TEST_ROOT/dnsmasq.out" 2>&1 3>&- &
+		BG_PIDS+=("$!")
+		sleep 0.2
+		if kill -0 "$!" 2> /dev/null; then
+			export HUTCH_RESOLVER="127.0.0.1:$port"
+			return 0
+		fi
+	done
+	cat "$TEST_ROOT/dnsmasq.out"
+	return 1
+}
+
+@test "--allow NAME: the box resolves the allowed name through hutch, and reaches it only there" {
+	start_dns
+	allow_run --allow allowed.test:8080 -- '
+		grep "^nameserver" /etc/resolv.conf
+		a=$(getent ahostsv4 allowed.test | head -n 1 | cut -d " " -f 1)
+		echo "allowed.test: $a"
+		p allowed tcp "$a" 8080
+		p other-port tcp "$a" 8081
+		getent hosts other.test > /dev/null; echo "other.test: $?"
+		p other-host tcp 10.99.0.2 8080'
+	expect_status 0
+	expect_contains "$output" "nameserver 169.254.1.1"
+	expect_contains "$output" "allowed.test: 10.99.0.1"
+	expect_probe allowed "connected: hello 8080"
+	expect_probe other-port ECONNREFUSED
+	# NXDOMAIN: getent's 2, "not found".
+	expect_contains "$output" "other.test: 2"
+	expect_probe other-host ECONNREFUSED
+	log_has '.event == "dns" and .verdict == "allowed" and .args.name == "allowed.test" and .args.type == "A" and (.args.answers | any(.address == "10.99.0.1" and .ttl == 60))'
+	log_has '.event == "dns" and .verdict == "denied" and .args.name == "other.test" and (.why | test("not in the box.s --allow list"))'
+}
+
+@test "--allow NAME: an answer's addresses are allowed for its TTL only" {
+	start_dns
+	allow_run --allow brief.test -- '
+		a=$(getent ahostsv4 brief.test | head -n 1 | cut -d " " -f 1)
+		p fresh tcp "$a" 8081
+		sleep 2.5
+		p expired tcp "$a" 8081'
+	expect_probe fresh "connected: hello 8081"
+	expect_probe expired ECONNREFUSED
+	log_has '.event == "dns" and .args.name == "brief.test" and (.args.answers | any(.ttl == 1))'
+}
+
 @test "a profile's allow key is an --allow" {
 	export HOME="$TEST_ROOT/user"
 	mkdir -p "$HOME/.config/hutch/profiles"
