@@ -177,7 +177,7 @@ _hutch()
 {
 	local cur prev words cword split
 	local commands="run shell list diff commit reset rm log vm help version"
-	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec
+	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec --allow
 		--seccomp --memory --cpus --pids --timeout --max-file-size --max-open-files"
 	local run_flags="-r --root --no-default-hide --private-tmp -v --verbose -h --help"
 	local vm_valued="--cpus --memory --kernel --initrd --append"

@@ -96,6 +96,7 @@ int box_open(struct box *box, const struct box_start *start, struct error *err)
 		.sfd = -1,
 		.init = -1,
 		.keeper = -1,
+		.keeper_sock = -1,
 		.mounted = -1,
 		.ns_fds = {-1, -1},
 		.conn = -1,
@@ -213,7 +214,7 @@ static pid_t clone_init_net(struct box *box, struct box_init *init, struct error
 		init->net_names |= rules[i].kind == ALLOW_NAME;
 	}
 	init->net_made = true;
-	return netns_clone_box(&nb, &box->keeper, err);
+	return netns_clone_box(&nb, &box->keeper, &box->keeper_sock, err);
 }
 
 /* Make PID 1 in its namespaces (and its cgroup); it runs box_init_main(). */
@@ -352,6 +353,9 @@ enum box_step box_create(struct box *box, struct error *err)
 		return abort_create(box, err);
 	if (send(box->conn, &(char){CONTROL_LAYERS}, 1, MSG_NOSIGNAL) != 1)
 		return init_exited(box);
+	/* --allow: no program starts before the rules are in force. */
+	if (box->keeper_sock >= 0 && netns_rules_wait(&box->keeper_sock, err) < 0)
+		return abort_create(box, err);
 	return BOX_OK;
 }
 
@@ -545,8 +549,9 @@ static void box_keeper_reap(pid_t keeper)
 
 void box_close(struct box *box)
 {
-	int *fds[] = {&box->conn,  &box->pidfd,  &box->master, &box->timer, &box->setup,
-		      &box->mounted, &box->sfd,  &box->log_fd, &box->running, &box->dirfd};
+	int *fds[] = {&box->conn,  &box->pidfd,  &box->master, &box->timer,
+		      &box->setup, &box->mounted, &box->sfd,  &box->log_fd,
+		      &box->running, &box->dirfd, &box->keeper_sock};
 
 	cleanup_pidp(&box->init);
 	box_ns_close(box->ns_fds);

@@ -200,11 +200,6 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	nflog_fd = nflog_open(ALLOW_LOG_GROUP, &err);
 	if (nflog_fd < 0)
 		fail(sock, &err);
-	rules = allow_ruleset(nb->rules, nb->nrules);
-	if (nft_helper_start(&nft, &err) < 0 || nft_helper_run(&nft, rules, &err) < 0) {
-		error_prefix(&err, "cannot load the box's --allow rules");
-		fail(sock, &err);
-	}
 	pid = clone_box(nb);
 	if (pid < 0) {
 		error_set(&err, errno, "cannot create the box's namespaces");
@@ -231,6 +226,7 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	keep_fds[nkeep++] = nft.from;
 	keep_fds[nkeep++] = stub.fd;
 	keep_fds[nkeep++] = stub.up_fd;
+	keep_fds[nkeep++] = sock;
 	for (size_t i = 0; i < nb->nkeep && nkeep < sizeof(keep_fds) / sizeof(keep_fds[0]); i++)
 		keep_fds[nkeep++] = nb->keep_fds[i];
 	close_all_but(keep_fds, nkeep);
@@ -242,5 +238,21 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 		dup2(null, STDERR_FILENO);
 		close(null);
 	}
+	/*
+	 * The rules last, while PID 1 builds the box (libnftables takes 15-30
+	 * ms here): the run waits for them before any program starts.
+	 */
+	rules = allow_ruleset(nb->rules, nb->nrules);
+	if (nft_helper_start(&nft, &err) < 0 || nft_helper_run(&nft, rules, &err) < 0) {
+		/* The run ends PID 1 (abort_create in box.c), having said why. */
+		error_prefix(&err, "cannot load the box's --allow rules");
+		fail(sock, &err);
+	}
+	reply.pid = 0;
+	if (send(sock, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) {
+		kill(pid, SIGKILL);
+		_exit(1);
+	}
+	close(sock);
 	keep(nb, nflog_fd, pidfd, &nft, &stub);
 }

@@ -69,9 +69,16 @@ struct netns_box {
  * structure above: a keeper process is forked, makes U1, gets its maps
  * from the caller, makes the network namespace, loads the rules and
  * clones PID 1 with nb->clone_flags; PID 1's maps are written when this
- * returns. The keeper, another child of the caller (*keeper), then logs
+ * returns, and *sock is for netns_rules_wait(). The keeper, another child of the caller (*keeper), then logs
  * the kernel's denials until PID 1 ends. Returns PID 1's pid, or -1.
  */
-pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, struct error *err);
+pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, int *sock, struct error *err);
+
+/*
+ * The rules are loaded while PID 1 builds the box: wait until they are in
+ * force (no program may start before), on the *sock netns_clone_box()
+ * gave, which this closes. -1 with the reason if they could not be loaded.
+ */
+int netns_rules_wait(int *sock, struct error *err);
 
 #endif

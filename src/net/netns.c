@@ -48,7 +48,7 @@ int netns_create(struct error *err)
 	return fd;
 }
 
-pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, struct error *err)
+pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, int *sock_out, struct error *err)
 {
 	struct keeper_reply reply;
 	int sv[2];
@@ -82,5 +82,25 @@ pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, struct error *e
 		return error_set(err, 0, "%s", reply.msg);
 	}
 	*keeper = steal_pid(&k);
+	*sock_out = steal_fd(&sock);
 	return reply.pid;
+}
+
+int netns_rules_wait(int *sock, struct error *err)
+{
+	struct keeper_reply reply;
+	ssize_t n;
+
+	do
+		n = read(*sock, &reply, sizeof(reply));
+	while (n < 0 && errno == EINTR);
+	close(*sock);
+	*sock = -1;
+	if (n != (ssize_t)sizeof(reply))
+		return error_set(err, 0, "the box's network keeper ended");
+	if (reply.pid < 0) {
+		reply.msg[sizeof(reply.msg) - 1] = '\0';
+		return error_set(err, 0, "%s", reply.msg);
+	}
+	return 0;
 }

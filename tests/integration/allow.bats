@@ -297,3 +297,14 @@ start_dns()
 	expect_refused
 	expect_contains "$stderr" "port must be a number"
 }
+
+@test "without hutch-nft beside hutch, --allow fails in one line, exit 125, and leaves no process" {
+	mkdir "$TEST_ROOT/lone"
+	cp "$HUTCH" "$TEST_ROOT/lone/hutch"
+	run --separate-stderr "$TEST_ROOT/lone/hutch" run --allow 10.99.0.1:8080 -- true
+	expect_status 125
+	[ "${#stderr_lines[@]}" -eq 1 ] || { echo "$stderr"; return 1; }
+	expect_contains "$stderr" "hutch-nft"
+	sleep 0.2
+	! pgrep -f "$TEST_ROOT/lone/hutch"
+}
