@@ -420,6 +420,7 @@ enum box_step box_start(struct box *box, char **argv, struct error *err)
 	if (!cwd)
 		return error_set(err, errno, "cannot find the current directory"), BOX_FAILED;
 	req.cwd = cwd;
+	box->log_start = lseek(box->log_fd, 0, SEEK_END);
 	req.umask = umask(022);
 	umask((mode_t)req.umask);
 	if (request_send(box->conn, &req, err) < 0)
@@ -498,6 +499,11 @@ enum box_step box_wait(struct box *box, struct error *err)
 		return BOX_LOST;
 	if (why[0])
 		note("%s", why);
+	/* Said once, at the end: the program's own error told what, this tells why. */
+	if (end == RELAY_EXITED && s->policy->net == NET_NONE &&
+	    net_unreached(box->dirfd, box->log_start, why, sizeof(why)))
+		note("the program tried to reach %s and this box has no network "
+		     "(use --net user or --allow)", why);
 	return BOX_OK;
 }
 

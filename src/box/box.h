@@ -58,6 +58,7 @@ struct box {
 	int running;            /* the "running" lock, shared */
 	int setup;              /* the "setup" lock, while deciding to join or create */
 	int log_fd;
+	off_t log_start;        /* the log's size when the program was asked for */
 	int sfd;                /* signalfd of the relayed signals */
 	sigset_t old_mask;
 	uint64_t fingerprint;   /* of the policy and the host view (box.c) */

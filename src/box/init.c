@@ -27,6 +27,7 @@
 #include "box/init_internal.h"
 #include "net/dns.h"
 #include "net/net.h"
+#include "net/pasta.h"
 #include "box/fsplan.h"
 #include "policy/eventlog.h"
 #include "policy/landlock.h"
@@ -70,6 +71,26 @@ static void *net_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * --net user: the keeper of pasta starts here, while PID 1 is still in the
+ * host's network namespace and alone (net/net.h); pasta configures the
+ * box's namespace while PID 1 mounts the root, and build_root() waits for
+ * it last.
+ */
+static int net_user_start(struct box_init *init, int netns_fd, struct error *err)
+{
+	const struct policy *p = init->policy;
+	struct pasta_config cfg;
+	int r;
+
+	r = pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v, p->host_port.n,
+			       err);
+	if (r == 0)
+		r = usernet_start(&init->built.net, &cfg, err);
+	pasta_config_release(&cfg);
+	return r < 0 ? -1 : usernet_attach(&init->built.net, netns_fd, err);
+}
+
 static void run_thread(pthread_t *thread, bool *threaded, void *(*fn)(void *), void *arg)
 {
 	*threaded = pthread_create(thread, NULL, fn, arg) == 0;
@@ -85,7 +106,7 @@ static void run_thread(pthread_t *thread, bool *threaded, void *(*fn)(void *), v
  * box's user namespace, where the caller's user and groups are mapped as
  * themselves: the access checks it makes answer as they would on the host.
  */
-static int build_root(const struct box_init *init, struct box_built *built, struct error *err)
+static int build_root(struct box_init *init, struct box_built *built, struct error *err)
 {
 	struct planner p = {
 		.flags = (init->host_root ? FSPLAN_PRIVILEGED : 0) |
@@ -121,6 +142,10 @@ static int build_root(const struct box_init *init, struct box_built *built, stru
 		*err = net.err;
 		r = -1;
 	}
+	built->net.keeper = -1;
+	/* With --allow the box's network is made, and pasta started, by the keeper outside. */
+	if (r == 0 && init->policy->net == NET_USER && !init->net_made)
+		r = net_user_start(init, net.fd, err);
 	if (r == 0 && net.fd >= 0 && setns(net.fd, CLONE_NEWNET) < 0)
 		r = error_set(err, errno, "cannot enter the box's network namespace");
 	if (net.fd >= 0)
@@ -138,6 +163,8 @@ static int build_root(const struct box_init *init, struct box_built *built, stru
 		r = box_root_finish(&init->root, &p.plan, err);
 	if (r == 0 && init->net_names)
 		r = dns_resolv_conf_mount(err);
+	if (r == 0 && built->net.keeper > 0)
+		r = net_resolv_conf_mount(err) < 0 ? -1 : usernet_ready(&built->net, err);
 	if (p.r == 0)
 		fsplan_release(&p.plan);
 	return r;

@@ -13,12 +13,14 @@
 #include <sys/utsname.h>
 
 #include "box/mounts.h"
+#include "net/net.h"
 #include "policy/limits.h"
 
 /* What a box's PID 1 records as it builds the box, for the runs that join it. */
 struct box_built {
 	uint64_t plan_hash; /* fsplan_hash() of the plan the root was built from */
 	struct utsname uts; /* host and domain name as the box began, put back between runs */
+	struct usernet net; /* --net user's keeper of pasta (net/net.h); keeper -1: none */
 };
 
 struct box_init {

@@ -278,6 +278,13 @@ static int reset_box(const struct box_init *init)
 	if (!box_may_linger(init->policy, init->as_root) ||
 	    unshare(CLONE_NEWIPC) < 0 || netns_renew(&err) < 0)
 		return -1;
+	/* --net user: a fresh pasta for the fresh namespace (net/net.h). */
+	if (init->built.net.keeper > 0) {
+		_cleanup_close_ int net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (net < 0 || usernet_attach(&init->built.net, net, &err) < 0 ||
+		    usernet_ready(&init->built.net, &err) < 0)
+			return -1;
+	}
 	if (sethostname(init->built.uts.nodename, strlen(init->built.uts.nodename)) < 0 ||
 	    setdomainname(init->built.uts.domainname, strlen(init->built.uts.domainname)) < 0)
 		return -1;

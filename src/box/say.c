@@ -11,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
+#include "net/pasta.h"
 #include "common/banned.h"
 
 /* -v: what of the kernel features a box uses is not in force here, and what does instead. */
@@ -27,6 +28,35 @@ static void say_kernel_gaps(const char *name)
 		note("box '%s': kernel: %s", name, line);
 }
 
+/* -v: the network in force. */
+static void box_say_net(const char *name, const struct policy *p)
+{
+	struct pasta_config cfg;
+	struct error err;
+	char what[96];
+
+	if (p->net != NET_USER) {
+		note("box '%s': network: none, loopback only (--net none)", name);
+		return;
+	}
+	if (pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v, p->host_port.n,
+			       &err) < 0) {
+		pasta_config_release(&cfg);
+		return;
+	}
+	note("box '%s': network: user, through pasta: the host's networks, IPv4 and IPv6; DNS "
+	     "through %s; the host's loopback %s",
+	     name, NET_DNS_ADDR, cfg.nhost_ports ? "only at the ports below" : "not reachable");
+	for (size_t i = 0; i < cfg.npublish; i++) {
+		net_publish_describe(&cfg.publish[i], what, sizeof(what));
+		note("box '%s': network: published %s", name, what);
+	}
+	for (size_t i = 0; i < cfg.nhost_ports; i++)
+		note("box '%s': network: the host's 127.0.0.1:%u is reachable", name,
+		     cfg.host_ports[i]);
+	pasta_config_release(&cfg);
+}
+
 void box_say_policy(const char *name, const struct policy *p, const struct limits *limits)
 {
 	static const char *const modes[] = {"default", "strict", "off"};
@@ -41,6 +71,7 @@ void box_say_policy(const char *name, const struct policy *p, const struct limit
 	note("box '%s': limits: %s", name, limits_describe(limits));
 	note("box '%s': /tmp: %s", name,
 	     p->private_tmp ? "the box's own (--private-tmp)" : "the host's, copy-on-write");
+	box_say_net(name, p);
 	say_kernel_gaps(name);
 }
 

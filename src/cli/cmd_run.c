@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "net/allow.h"
+#include "net/pasta.h"
 #include "policy/policy.h"
 #include "common/banned.h"
 
@@ -32,6 +33,13 @@ static void run_help(void)
 	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
 	       "      --allow DEST        let the box connect to DEST only (repeatable): a DNS\n"
 	       "                          name, an address or a CIDR block ([IPv6]), :PORT or not\n"
+	       "      --net MODE          the box's network: none (loopback only, the default)\n"
+	       "                          or user (the host's network through pasta)\n"
+	       "      --publish [ADDR:]HOSTPORT:BOXPORT[/udp]\n"
+	       "                          the host's ADDR:HOSTPORT (default 127.0.0.1) reaches\n"
+	       "                          the box's BOXPORT (implies --net user)\n"
+	       "      --host-port PORT    the host's 127.0.0.1:PORT is reachable from the box\n"
+	       "                          (implies --net user; no other host loopback port is)\n"
 	       "      --seccomp MODE      syscall filter: default, strict or off\n"
 	       "      --memory SIZE       memory limit (e.g. 512M; SIZE always needs a unit)\n"
 	       "      --cpus N            CPU limit (e.g. 1.5)\n"
@@ -62,6 +70,9 @@ enum {
 	OPT_MAX_OPEN_FILES,
 	OPT_PRIVATE_TMP,
 	OPT_ALLOW,
+	OPT_NET,
+	OPT_PUBLISH,
+	OPT_HOST_PORT,
 };
 
 static void add_path(struct strlist *l, const char *opt, const char *arg)
@@ -96,6 +107,9 @@ int cmd_run(int argc, char **argv)
 		{"max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES},
 		{"private-tmp", no_argument, NULL, OPT_PRIVATE_TMP},
 		{"allow", required_argument, NULL, OPT_ALLOW},
+		{"net", required_argument, NULL, OPT_NET},
+		{"publish", required_argument, NULL, OPT_PUBLISH},
+		{"host-port", required_argument, NULL, OPT_HOST_PORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -104,7 +118,9 @@ int cmd_run(int argc, char **argv)
 	/* Command-line values, applied over the profile's once it is read. */
 	struct policy cli = {.seccomp = FILTER_DEFAULT};
 	bool seccomp_set = false;
+	struct net_publish pub;
 	struct error err;
+	uint16_t port;
 	int c, r = 0;
 
 	opterr = 0;
@@ -173,6 +189,19 @@ int cmd_run(int argc, char **argv)
 		case OPT_PRIVATE_TMP:
 			cli.private_tmp = true;
 			break;
+		case OPT_NET:
+			r = parse_net(optarg, &cli.net, &err);
+			break;
+		case OPT_PUBLISH:
+			r = net_publish_parse(optarg, &pub, &err);
+			if (r == 0)
+				strlist_add(&cli.publish, optarg);
+			break;
+		case OPT_HOST_PORT:
+			r = net_host_port_parse(optarg, &port, &err);
+			if (r == 0)
+				strlist_add(&cli.host_port, optarg);
+			break;
 		case 'h':
 			run_help();
 			return 0;
@@ -223,6 +252,16 @@ int run_in_box(const struct box_run_opts *opts)
 		policy_release(&policy);
 		store_release(&store);
 		return EXIT_HUTCH_FAILED;
+	}
+	/* Before anything is made: a missing pasta or /dev/net/tun is one clear line. */
+	if (policy.net == NET_USER) {
+		_cleanup_free_ char *pasta = NULL;
+		if (pasta_check(&pasta, &err) < 0) {
+			error_print(&err);
+			policy_release(&policy);
+			store_release(&store);
+			return EXIT_HUTCH_FAILED;
+		}
 	}
 	/* A box that exists was made on a filesystem that passed the check. */
 	if ((!store_box_exists(&store, opts->name) && store_check_fs(&store, &err) < 0) ||

@@ -33,6 +33,8 @@ void policy_release(struct policy *p)
 	strlist_release(&p->direct);
 	strlist_release(&p->deny_exec);
 	strlist_release(&p->allow);
+	strlist_release(&p->publish);
+	strlist_release(&p->host_port);
 	free(p->profile);
 	p->profile = NULL;
 }
@@ -71,17 +73,17 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 {
 	const uint64_t limits[] = {p->memory,  p->cpus_milli,    p->pids,
 				   p->timeout_ms, p->max_file_size, p->max_open_files,
-				   p->seccomp, p->no_default_hide, p->private_tmp};
+				   p->seccomp, p->no_default_hide, p->private_tmp, p->net};
+	const struct strlist *words[] = {&p->deny_exec, &p->publish, &p->host_port, &p->allow};
 
 	h = hash_paths(h, &p->hide);
 	h = hash_paths(h, &p->read_only);
 	h = hash_paths(h, &p->direct);
-	h = hash_bytes(h, &p->deny_exec.n, sizeof(p->deny_exec.n));
-	for (size_t i = 0; i < p->deny_exec.n; i++)
-		h = hash_bytes(h, p->deny_exec.v[i], strlen(p->deny_exec.v[i]) + 1);
-	h = hash_bytes(h, &p->allow.n, sizeof(p->allow.n));
-	for (size_t i = 0; i < p->allow.n; i++)
-		h = hash_bytes(h, p->allow.v[i], strlen(p->allow.v[i]) + 1);
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		h = hash_bytes(h, &words[w]->n, sizeof(words[w]->n));
+		for (size_t i = 0; i < words[w]->n; i++)
+			h = hash_bytes(h, words[w]->v[i], strlen(words[w]->v[i]) + 1);
+	}
 	return hash_bytes(h, limits, sizeof(limits));
 }
 
@@ -179,6 +181,17 @@ int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err)
 		*out = FILTER_OFF;
 	else
 		return error_set(err, 0, "invalid seccomp mode '%s' (default, strict or off)", s);
+	return 0;
+}
+
+int parse_net(const char *s, enum net_mode *out, struct error *err)
+{
+	if (s && !strcmp(s, "none"))
+		*out = NET_NONE;
+	else if (s && !strcmp(s, "user"))
+		*out = NET_USER;
+	else
+		return error_set(err, 0, "invalid network '%s' (none or user)", s ? s : "");
 	return 0;
 }
 

@@ -18,6 +18,13 @@ enum seccomp_mode {
 	FILTER_OFF,     /* no filter, no supervisor */
 };
 
+/* The box's network (net/net.h). */
+enum net_mode {
+	NET_UNSET, /* nothing said: none, or user when ports are published or reached */
+	NET_NONE,  /* loopback only */
+	NET_USER,  /* user-mode networking through pasta (net/pasta.h) */
+};
+
 struct strlist {
 	char **v;
 	size_t n;
@@ -32,6 +39,9 @@ struct policy {
 	enum seccomp_mode seccomp;
 	bool no_default_hide;     /* do not hide the well-known secrets */
 	bool private_tmp;         /* /tmp is the box's own, not the host's copy-on-write */
+	enum net_mode net;        /* NET_NONE or NET_USER once policy_build() is done */
+	struct strlist publish;   /* --publish [ADDR:]HOSTPORT:BOXPORT[/udp], checked */
+	struct strlist host_port; /* --host-port PORT: the host's loopback ports the box reaches */
 
 	/* Limits; 0 means none. */
 	uint64_t memory;          /* bytes */
@@ -95,6 +105,8 @@ int parse_cpus(const char *s, uint32_t *out, struct error *err);
 /* A positive whole number. */
 int parse_count(const char *s, uint64_t *out, struct error *err);
 int parse_seccomp(const char *s, enum seccomp_mode *out, struct error *err);
+/* "none" or "user". */
+int parse_net(const char *s, enum net_mode *out, struct error *err);
 /* "true" or "false", nothing else. */
 int parse_bool(const char *s, bool *out, struct error *err);
 /* "64 MiB", "1536 KiB", "1000 bytes": exact, in the largest unit that divides n. */

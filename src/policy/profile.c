@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "net/pasta.h"
 #include "policy/profile.h"
 #include "net/allow.h"
 #include "common/banned.h"
@@ -24,6 +25,8 @@ enum key_kind {
 	KEY_DIRECT,
 	KEY_DENY_EXEC,
 	KEY_ALLOW,
+	KEY_PUBLISH,
+	KEY_HOST_PORT,
 	KEY_SECCOMP,
 	KEY_MEMORY,
 	KEY_CPUS,
@@ -32,6 +35,7 @@ enum key_kind {
 	KEY_MAX_FILE_SIZE,
 	KEY_MAX_OPEN_FILES,
 	KEY_PRIVATE_TMP,
+	KEY_NET,
 	KEY_COUNT,
 };
 
@@ -41,6 +45,8 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_DIRECT] = "direct",
     [KEY_DENY_EXEC] = "deny-exec",
     [KEY_ALLOW] = "allow",
+    [KEY_PUBLISH] = "publish",
+    [KEY_HOST_PORT] = "host-port",
     [KEY_SECCOMP] = "seccomp",
     [KEY_MEMORY] = "memory",
     [KEY_CPUS] = "cpus",
@@ -49,11 +55,12 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_MAX_FILE_SIZE] = "max-file-size",
     [KEY_MAX_OPEN_FILES] = "max-open-files",
     [KEY_PRIVATE_TMP] = "private-tmp",
+    [KEY_NET] = "net",
 };
 
 static bool key_is_list(enum key_kind k)
 {
-	return k <= KEY_ALLOW;
+	return k <= KEY_HOST_PORT;
 }
 
 /* One parse of one file: the lines are read by read_line() (so that their
@@ -178,7 +185,10 @@ static int set_list(struct profile_parse *ps, enum key_kind k, const char *value
 	};
 	struct strlist *l;
 	struct allow_rule rule;
+	_cleanup_free_ char *path = NULL;
+	struct net_publish pub;
 	struct error err;
+	uint16_t port;
 
 	if (k == KEY_ALLOW) {
 		if (allow_parse(value, &rule, &err) < 0)
@@ -186,9 +196,17 @@ static int set_list(struct profile_parse *ps, enum key_kind k, const char *value
 		strlist_add(&ps->q.allow, value);
 		return 1;
 	}
-	l = (struct strlist *)((char *)&ps->q + offsets[k]);
-	_cleanup_free_ char *path = profile_path(ps, key_names[k], value, k == KEY_DENY_EXEC);
 
+	/* Ports, not paths: checked as the command line checks them. */
+	if (k == KEY_PUBLISH || k == KEY_HOST_PORT) {
+		if ((k == KEY_PUBLISH ? net_publish_parse(value, &pub, &err)
+				      : net_host_port_parse(value, &port, &err)) < 0)
+			return parse_fail(ps, "%s", err.msg);
+		strlist_add(k == KEY_PUBLISH ? &ps->q.publish : &ps->q.host_port, value);
+		return 1;
+	}
+	l = (struct strlist *)((char *)&ps->q + offsets[k]);
+	path = profile_path(ps, key_names[k], value, k == KEY_DENY_EXEC);
 	if (!path)
 		return 0;
 	strlist_add(l, path);
@@ -233,6 +251,9 @@ static int set_scalar(struct profile_parse *ps, enum key_kind k, const char *val
 	case KEY_PRIVATE_TMP:
 		r = parse_bool(value, &q->private_tmp, &err);
 		break;
+	case KEY_NET:
+		r = parse_net(value, &q->net, &err);
+		break;
 	default:
 		return parse_fail(ps, "%s is not a setting", key_names[k]); /* not reached */
 	}
@@ -269,7 +290,8 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 	return parse_fail(
 	    ps,
 	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, allow, seccomp, "
-	    "memory, cpus, pids, timeout, max-file-size, max-open-files, private-tmp)",
+	    "memory, cpus, pids, timeout, max-file-size, max-open-files, private-tmp, net, "
+	    "publish, host-port)",
 	    key);
 }
 
@@ -288,6 +310,10 @@ static void merge(struct policy *p, const struct profile_parse *ps)
 	strlist_append(&p->direct, &q->direct);
 	strlist_append(&p->deny_exec, &q->deny_exec);
 	strlist_append(&p->allow, &q->allow);
+	strlist_append(&p->publish, &q->publish);
+	strlist_append(&p->host_port, &q->host_port);
+	if (ps->set_on[KEY_NET])
+		p->net = q->net;
 	if (ps->set_on[KEY_SECCOMP])
 		p->seccomp = q->seccomp;
 	if (ps->set_on[KEY_MEMORY])
