@@ -28,6 +28,7 @@
 #include "box/tty.h"
 #include "box/userns.h"
 #include "net/net.h"
+#include "net/pasta.h"
 #include "policy/eventlog.h"
 #include "policy/limits.h"
 #include "common/cleanup.h"
@@ -208,13 +209,29 @@ static pid_t clone_init_net(struct box *box, struct box_init *init, struct error
 		.nkeep = 1,
 	};
 
+	const struct policy *p = box->start.policy;
+	struct pasta_config cfg;
+	pid_t pid;
+
 	for (size_t i = 0; i < allow->n; i++) {
 		if (allow_parse(allow->v[i], &rules[i], err) < 0)
 			return -1;
 		init->net_names |= rules[i].kind == ALLOW_NAME;
 	}
+	/* --allow implies --net user (policy_build), limited to what it names. */
+	if (p->net == NET_USER) {
+		if (pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v,
+				       p->host_port.n, err) < 0) {
+			pasta_config_release(&cfg);
+			return -1;
+		}
+		nb.pasta = &cfg;
+	}
 	init->net_made = true;
-	return netns_clone_box(&nb, &box->keeper, &box->keeper_sock, err);
+	pid = netns_clone_box(&nb, &box->keeper, &box->keeper_sock, err);
+	if (nb.pasta)
+		pasta_config_release(&cfg);
+	return pid;
 }
 
 /* Make PID 1 in its namespaces (and its cgroup); it runs box_init_main(). */

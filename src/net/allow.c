@@ -222,7 +222,8 @@ static void add_set(struct text *t, const char *name, int family, const struct a
  *    --root program may SO_BINDTODEVICE a socket to lo (it cannot be kept
  *    from it), so only 127.0.0.0/8 and ::1 go out that way unchecked;
  *  - replies to what was let in (published ports) and to what was allowed;
- *  - IPv6 neighbour discovery, without which no IPv6 packet leaves;
+ *  - IPv6 neighbour discovery, without which no IPv6 packet leaves (and
+ *    the multicast listener reports the kernel sends by itself);
  *  - the allowed address . port pairs, TCP and UDP, from --allow (sets
  *    allow4/allow6) and from the names the stub resolver answered for
  *    (dns4/dns6, and dnsany4/dnsany6 for names without a port, whose
@@ -247,8 +248,8 @@ char *allow_ruleset(const struct allow_rule *rules, size_t n)
 		"\t\toif \"lo\" ip daddr 127.0.0.0/8 accept\n"
 		"\t\toif \"lo\" ip6 daddr ::1 accept\n"
 		"\t\tct state established,related accept\n"
-		"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } "
-		"accept\n"
+		"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
+		"mld-listener-report, mld2-listener-report } accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip daddr . th dport @allow4 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip6 daddr . th dport @allow6 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip daddr . th dport @dns4 accept\n"

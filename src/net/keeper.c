@@ -20,11 +20,13 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "net/keeper.h"
 #include "net/nflog.h"
 #include "net/nft.h"
+#include "net/pasta.h"
 #include "net/stub.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -108,8 +110,27 @@ static void read_denials(const struct netns_box *nb, int fd)
 }
 
 /* Until PID 1 ends: the box's denials into its log. */
+/*
+ * pasta's keeper ends its pasta once its socket closes: wait for that (a
+ * second at most), or it would die with this process (PR_SET_PDEATHSIG)
+ * and leave pasta running.
+ */
+static void usernet_end(struct usernet *u)
+{
+	if (u->keeper <= 0)
+		return;
+	_cleanup_close_ int pidfd = pidfd_open(u->keeper, 0);
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+	close(u->sock);
+	if (pidfd >= 0)
+		poll(&p, 1, 1000);
+	/* Its exit signal is 0: reaped with __WALL. */
+	waitpid(u->keeper, NULL, __WALL | WNOHANG);
+}
+
 static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
-			   struct nft_helper *nft, const struct stub *stub)
+			   struct nft_helper *nft, const struct stub *stub, struct usernet *user)
 {
 	struct pollfd p[3] = {{.fd = nflog_fd, .events = POLLIN},
 			      {.fd = pidfd, .events = POLLIN},
@@ -126,6 +147,7 @@ static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
 			/* The last packets of a box that ended are logged too. */
 			read_denials(nb, nflog_fd);
 			nft_helper_stop(nft);
+			usernet_end(user);
 			_exit(0);
 		}
 	}
@@ -158,13 +180,14 @@ static pid_t clone_box(const struct netns_box *nb)
 _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 {
 	struct nft_helper nft = {.pid = -1, .to = -1, .from = -1};
+	struct usernet user = {.keeper = -1, .sock = -1};
 	struct stub stub = {.fd = -1, .up_fd = -1, .rules = nb->rules, .nrules = nb->nrules,
 			    .nft = &nft, .log = nb->log, .arg = nb->arg};
 	bool names = false;
 	_cleanup_free_ char *rules = NULL;
 	struct keeper_reply reply = {0};
 	struct error err;
-	int nflog_fd, pidfd, keep_fds[10];
+	int nflog_fd, pidfd, keep_fds[12];
 	size_t nkeep = 0;
 	pid_t pid;
 	char go;
@@ -177,6 +200,12 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	}
 	if (send(sock, "U", 1, MSG_NOSIGNAL) != 1 || read(sock, &go, 1) != 1 || go != 'M')
 		_exit(1);
+	/*
+	 * pasta's keeper (net/usernet.c) from here, in U1 with every capability
+	 * and still in the host's network namespace, where pasta's sockets live.
+	 */
+	if (nb->pasta && usernet_start(&user, nb->pasta, &err) < 0)
+		fail(sock, &err);
 	for (size_t i = 0; i < nb->nrules; i++)
 		names |= nb->rules[i].kind == ALLOW_NAME;
 	/* Made here, in the host's network namespace: the resolver is there. */
@@ -188,6 +217,15 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	}
 	if (net_loopback_up(&err) < 0)
 		fail(sock, &err);
+	/* pasta configures the namespace while the rest goes on (usernet_ready below). */
+	if (nb->pasta) {
+		_cleanup_close_ int netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (netns < 0 || usernet_attach(&user, netns, &err) < 0) {
+			if (netns < 0)
+				error_set(&err, errno, "cannot open the box's network namespace");
+			fail(sock, &err);
+		}
+	}
 	/*
 	 * The namespace's privileged ports are U1's; a --root program, which
 	 * would bind them in a namespace of its own, may do so here too.
@@ -227,6 +265,7 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	keep_fds[nkeep++] = stub.fd;
 	keep_fds[nkeep++] = stub.up_fd;
 	keep_fds[nkeep++] = sock;
+	keep_fds[nkeep++] = user.sock;
 	for (size_t i = 0; i < nb->nkeep && nkeep < sizeof(keep_fds) / sizeof(keep_fds[0]); i++)
 		keep_fds[nkeep++] = nb->keep_fds[i];
 	close_all_but(keep_fds, nkeep);
@@ -248,11 +287,13 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 		error_prefix(&err, "cannot load the box's --allow rules");
 		fail(sock, &err);
 	}
+	if (nb->pasta && usernet_ready(&user, &err) < 0)
+		fail(sock, &err);
 	reply.pid = 0;
 	if (send(sock, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) {
 		kill(pid, SIGKILL);
 		_exit(1);
 	}
 	close(sock);
-	keep(nb, nflog_fd, pidfd, &nft, &stub);
+	keep(nb, nflog_fd, pidfd, &nft, &stub, &user);
 }

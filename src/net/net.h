@@ -43,11 +43,14 @@ int netns_renew(struct error *err);
 /* Bring up the loopback interface of the current network namespace. */
 int net_loopback_up(struct error *err);
 
+struct pasta_config;
+
 /* What netns_clone_box() needs of the box it starts. */
 struct netns_box {
 	uint64_t clone_flags; /* the box's namespaces, CLONE_NEWUSER among them, no NEWNET */
 	int cgroup_fd;        /* clone PID 1 into this cgroup, or -1 */
 	bool as_root;         /* --root: programs may bind ports below 1024 */
+	const struct pasta_config *pasta; /* connect the namespace through pasta, or NULL */
 	const struct allow_rule *rules;
 	size_t nrules;
 	/*

@@ -3,16 +3,25 @@
 # namespace, from a user namespace the box's programs have no privilege in,
 # not even under --root; every denial logged (issue 11 items 3 and 4).
 #
-# No traffic leaves this machine, nor the box's network namespace: until
-# hutch has a user-mode network (--net user, pasta), the far side is set up
-# inside the box's own network namespace, from the user namespace that owns
-# it, as only the box's owner can: allow_servers.py gives its loopback the
-# made-up addresses 10.99.0.1, 10.99.0.2 and fd99::1 and serves TCP and UDP
-# on ports 8080 and 8081 of each. Those addresses are not loopback's own
-# (127.0.0.0/8, ::1), so the allow-list rules decide for them as they would
-# for any host outside.
+# --allow implies --net user (pasta). No traffic leaves this machine: most
+# tests set the far side up inside the box's own network namespace, from
+# the user namespace that owns it, as only the box's owner can:
+# allow_servers.py gives its loopback the made-up addresses 10.99.0.1,
+# 10.99.0.2 and fd99::1 and serves TCP and UDP on ports 8080 and 8081 of
+# each. Those addresses are not loopback's own (127.0.0.0/8, ::1), so the
+# allow-list rules decide for them as they would for any host outside, and
+# these tests see the rules alone. The last goes through pasta to the
+# made-up internet of net-internet.sh, in namespaces of the test's own.
 
 load helpers
+
+setup_file()
+{
+	# As Debian's udev does; this machine has none (DESIGN-NOTES section 5).
+	if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ]; then
+		chmod 0666 /dev/net/tun
+	fi
+}
 
 setup()
 {
@@ -25,6 +34,10 @@ setup()
 		return 1
 	}
 	command -v python3 > /dev/null || skip "python3 is not installed (./dev deps)"
+	command -v pasta > /dev/null || skip "pasta is not installed (Debian package passt)"
+	{ exec 9<> /dev/net/tun; } 2> /dev/null ||
+		skip "/dev/net/tun cannot be opened by $(id -un) (the root pass makes it 0666)"
+	exec 9>&-
 }
 
 teardown()
@@ -290,6 +303,9 @@ start_dns()
 		expect_refused
 		expect_contains "$stderr" "--allow"
 	done
+	hrun run --net none --allow 10.0.0.1 -- true
+	expect_refused
+	expect_contains "$stderr" "--allow needs a network"
 	export HOME="$TEST_ROOT/user"
 	mkdir -p "$HOME/.config/hutch/profiles"
 	printf '[box]\nallow = 10.0.0.1:nope\n' > "$HOME/.config/hutch/profiles/bad.conf"
@@ -307,4 +323,31 @@ start_dns()
 	expect_contains "$stderr" "hutch-nft"
 	sleep 0.2
 	! pgrep -f "$TEST_ROOT/lone/hutch"
+}
+
+@test "through pasta, --allow reaches the allowed server of a made-up internet, by address and by name, and nothing else" {
+	command -v dnsmasq > /dev/null || skip "dnsmasq is not installed (dnsmasq-base, ./dev deps)"
+	unshare -Unm --map-current-user --keep-caps true 2> /dev/null ||
+		skip "cannot make a network namespace for the made-up internet"
+	local ns=(-n -m -p -f --mount-proc)
+	[ "$(id -u)" -eq 0 ] || ns=(-U --map-current-user --keep-caps "${ns[@]}")
+	export HUTCH
+	run --separate-stderr timeout 60 unshare "${ns[@]}" -- \
+		"$BATS_TEST_DIRNAME/net-internet.sh" bash -c '
+		get() { timeout 5 bash -c "exec 3<> /dev/tcp/$1/8080 && printf \"GET / HTTP/1.0\r\n\r\n\" >&3 && cat <&3" 2> /dev/null | grep -c made-up; }
+		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 --allow site.hutch-test:8080 -- bash -c "
+			$(declare -f get)
+			echo address: \$(get 10.99.1.1)
+			echo v6-before: \$(get fd99:1::1)
+			getent ahostsv6 site.hutch-test > /dev/null && echo v6-after: \$(get fd99:1::1)
+			getent hosts other.hutch-test > /dev/null; echo other: \$?
+		"
+		echo "pastas left: $(ps -eo comm= | grep -c -E "^(pasta|passt)")"'
+	expect_status 0
+	expect_contains "$output" "address: 1"
+	# fd99:1::1 is allowed only once the allowed name resolved to it.
+	expect_contains "$output" "v6-before: 0"
+	expect_contains "$output" "v6-after: 1"
+	expect_contains "$output" "other: 2"
+	expect_contains "$output" "pastas left: 0"
 }
