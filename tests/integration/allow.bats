@@ -351,3 +351,11 @@ start_dns()
 	expect_contains "$output" "other: 2"
 	expect_contains "$output" "pastas left: 0"
 }
+
+@test "-v says the network is limited to the --allow list" {
+	hrun run -v --allow 10.99.0.1:8080 --allow allowed.test -- true
+	expect_status 0
+	expect_contains "$stderr" "network: user, through pasta"
+	expect_contains "$stderr" "network: limited to --allow 10.99.0.1:8080"
+	expect_contains "$stderr" "network: limited to --allow allowed.test (all else refused"
+}
