@@ -140,6 +140,10 @@ _hutch_run_like()
 		_hutch_options "default strict off"
 		return
 		;;
+	--net)
+		_hutch_options "none user"
+		return
+		;;
 	esac
 	if [[ $valued == *" $prev "* ]]; then
 		return # a size, a number, a duration: nothing to offer
@@ -178,7 +182,8 @@ _hutch()
 	local cur prev words cword split
 	local commands="run shell list diff commit reset rm log vm help version"
 	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec --allow
-		--seccomp --memory --cpus --pids --timeout --max-file-size --max-open-files"
+		--seccomp --memory --cpus --pids --timeout --max-file-size --max-open-files
+		--net --publish --host-port"
 	local run_flags="-r --root --no-default-hide --private-tmp -v --verbose -h --help"
 	local vm_valued="--cpus --memory --kernel --initrd --append"
 	local vm_flags="--shell --trace-io --timings -h --help"

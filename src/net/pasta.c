@@ -318,11 +318,14 @@ pid_t pasta_start(const char *path, const struct pasta_config *cfg, int netns_fd
 	build_args(argv, path, cfg);
 	pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		/* Out of the way of 0-4 first: the caller's fds may be any of them. */
+		int null = fcntl(open("/dev/null", O_RDWR | O_CLOEXEC), F_DUPFD_CLOEXEC, 10);
+		int err_fd = fcntl(log, F_DUPFD_CLOEXEC, 10), ns = fcntl(netns_fd, F_DUPFD_CLOEXEC, 10);
+		int pid_fd = fcntl(pidf, F_DUPFD_CLOEXEC, 10);
 		/* The first pasta exits once ready; should this process die first, so does it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(log, 2) < 0 ||
-		    dup2(netns_fd, 3) < 0 || dup2(pidf, 4) < 0)
+		if (null < 0 || err_fd < 0 || ns < 0 || pid_fd < 0 || dup2(null, 0) < 0 ||
+		    dup2(null, 1) < 0 || dup2(err_fd, 2) < 0 || dup2(ns, 3) < 0 || dup2(pid_fd, 4) < 0)
 			_exit(127);
 		close_range(5, ~0U, 0);
 		raise_ambient();
