@@ -115,7 +115,7 @@ static void read_denials(const struct netns_box *nb, int fd)
  * second at most), or it would die with this process (PR_SET_PDEATHSIG)
  * and leave pasta running.
  */
-static void usernet_end(struct usernet *u)
+static void usernet_end(struct usernet *u, pid_t holder)
 {
 	if (u->keeper <= 0)
 		return;
@@ -125,12 +125,13 @@ static void usernet_end(struct usernet *u)
 	close(u->sock);
 	if (pidfd >= 0)
 		poll(&p, 1, 1000);
-	/* Its exit signal is 0: reaped with __WALL. */
-	waitpid(u->keeper, NULL, __WALL | WNOHANG);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
 }
 
 static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
-			   struct nft_helper *nft, const struct stub *stub, struct usernet *user)
+			   struct nft_helper *nft, const struct stub *stub, struct usernet *user,
+			   pid_t usernet_holder)
 {
 	struct pollfd p[3] = {{.fd = nflog_fd, .events = POLLIN},
 			      {.fd = pidfd, .events = POLLIN},
@@ -147,7 +148,7 @@ static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
 			/* The last packets of a box that ended are logged too. */
 			read_denials(nb, nflog_fd);
 			nft_helper_stop(nft);
-			usernet_end(user);
+			usernet_end(user, usernet_holder);
 			_exit(0);
 		}
 	}
@@ -156,6 +157,61 @@ static _Noreturn void keep(const struct netns_box *nb, int nflog_fd, int pidfd,
 static int set_sysctl(const char *path, const char *value, struct error *err)
 {
 	return write_file(path, value, err);
+}
+
+/*
+ * pasta's keeper (net/usernet.c) from here, in U1 with every capability
+ * and still in the host's network namespace, where pasta's sockets live;
+ * as the first process of a pid namespace of its own, so that when it
+ * dies (with this process, or the run: PR_SET_PDEATHSIG all along) the
+ * kernel ends pasta too, which would otherwise outlive it. It is started
+ * by a holder that shares this process's fd table (CLONE_FILES), since
+ * the box's PID 1 cannot be cloned into a pid namespace of its own from a
+ * process whose children go into another (copy_pid_ns: EINVAL); the holder
+ * then only waits, and dies with this process.
+ */
+static int start_usernet(const struct netns_box *nb, struct usernet *u, pid_t *holder,
+			 struct error *err)
+{
+	int p[2];
+	struct {
+		struct usernet u;
+		struct error err;
+		int r;
+	} got;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_set(err, errno, "cannot create a pipe");
+	*holder = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (*holder == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		got.r = -1;
+		if (unshare(CLONE_NEWPID) < 0)
+			error_set(&got.err, errno, "cannot create a pid namespace for the box's network");
+		else
+			got.r = usernet_start(&got.u, nb->pasta, &got.err);
+		if (write_all(p[1], &got, sizeof(got)) < 0 || got.r < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	/* The fd table is the holder's too: the pipe is closed once read. */
+	if (*holder < 0) {
+		close(p[0]);
+		close(p[1]);
+		return error_set(err, errno, "cannot start the keeper of the box's network");
+	}
+	ssize_t n = read(p[0], &got, sizeof(got));
+	close(p[0]);
+	close(p[1]);
+	if (n != (ssize_t)sizeof(got))
+		return error_set(err, 0, "the keeper of the box's network ended");
+	if (got.r < 0) {
+		*err = got.err;
+		return -1;
+	}
+	*u = got.u;
+	return 0;
 }
 
 static pid_t clone_box(const struct netns_box *nb)
@@ -181,6 +237,7 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 {
 	struct nft_helper nft = {.pid = -1, .to = -1, .from = -1};
 	struct usernet user = {.keeper = -1, .sock = -1};
+	pid_t usernet_holder = -1;
 	struct stub stub = {.fd = -1, .up_fd = -1, .rules = nb->rules, .nrules = nb->nrules,
 			    .nft = &nft, .log = nb->log, .arg = nb->arg};
 	bool names = false;
@@ -200,11 +257,8 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	}
 	if (send(sock, "U", 1, MSG_NOSIGNAL) != 1 || read(sock, &go, 1) != 1 || go != 'M')
 		_exit(1);
-	/*
-	 * pasta's keeper (net/usernet.c) from here, in U1 with every capability
-	 * and still in the host's network namespace, where pasta's sockets live.
-	 */
-	if (nb->pasta && usernet_start(&user, nb->pasta, &err) < 0)
+	/* pasta's keeper, in a pid namespace of its own (start_usernet()). */
+	if (nb->pasta && start_usernet(nb, &user, &usernet_holder, &err) < 0)
 		fail(sock, &err);
 	for (size_t i = 0; i < nb->nrules; i++)
 		names |= nb->rules[i].kind == ALLOW_NAME;
@@ -295,5 +349,5 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 		_exit(1);
 	}
 	close(sock);
-	keep(nb, nflog_fd, pidfd, &nft, &stub, &user);
+	keep(nb, nflog_fd, pidfd, &nft, &stub, &user, usernet_holder);
 }

@@ -352,6 +352,28 @@ start_dns()
 	expect_contains "$output" "pastas left: 0"
 }
 
+@test "with --allow, pasta ends with the box, also when hutch is killed with SIGKILL" {
+	unshare -Unm --map-current-user --keep-caps true 2> /dev/null ||
+		skip "cannot make a network namespace for the made-up internet"
+	local ns=(-n -m -p -f --mount-proc)
+	[ "$(id -u)" -eq 0 ] || ns=(-U --map-current-user --keep-caps "${ns[@]}")
+	export HUTCH
+	run --separate-stderr timeout 60 unshare "${ns[@]}" -- \
+		"$BATS_TEST_DIRNAME/net-internet.sh" bash -c '
+		pastas() { ps -eo comm= | grep -c -E "^(pasta|passt)" || true; }
+		gone() { for _ in $(seq 50); do [ "$(pastas)" -eq 0 ] && return 0; sleep 0.1; done; return 1; }
+		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- true
+		gone && echo "after a run: 0"
+		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- sleep 30 &
+		run=$!
+		for _ in $(seq 100); do [ "$(pastas)" -eq 1 ] && break; sleep 0.05; done
+		echo "while it runs: $(pastas)"
+		kill -KILL "$run"
+		gone && echo "after kill -9: 0"'
+	expect_status 0
+	expect_output $'after a run: 0\nwhile it runs: 1\nafter kill -9: 0'
+}
+
 @test "-v says the network is limited to the --allow list" {
 	hrun run -v --allow 10.99.0.1:8080 --allow allowed.test -- true
 	expect_status 0
