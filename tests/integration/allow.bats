@@ -364,9 +364,11 @@ start_dns()
 		gone() { for _ in $(seq 50); do [ "$(pastas)" -eq 0 ] && return 0; sleep 0.1; done; return 1; }
 		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- true
 		gone && echo "after a run: 0"
-		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- sleep 30 &
+		# The program runs once pasta is ready (its first process gone).
+		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- \
+			sh -c "echo up; exec sleep 30" > up &
 		run=$!
-		for _ in $(seq 100); do [ "$(pastas)" -eq 1 ] && break; sleep 0.05; done
+		for _ in $(seq 100); do grep -q up up && break; sleep 0.05; done
 		echo "while it runs: $(pastas)"
 		kill -KILL "$run"
 		gone && echo "after kill -9: 0"'
