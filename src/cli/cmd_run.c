@@ -253,10 +253,23 @@ int run_in_box(const struct box_run_opts *opts)
 		store_release(&store);
 		return EXIT_HUTCH_FAILED;
 	}
-	/* Before anything is made: a missing pasta or /dev/net/tun is one clear line. */
+	/*
+	 * Before anything is made: a missing pasta or /dev/net/tun is one clear
+	 * line, and so is a port taken for a new box (an idle box's own pasta
+	 * may hold its ports; it checks them itself).
+	 */
 	if (policy.net == NET_USER) {
 		_cleanup_free_ char *pasta = NULL;
-		if (pasta_check(&pasta, &err) < 0) {
+		struct pasta_config cfg;
+		int r = pasta_check(&pasta, &err);
+		if (r == 0 && !store_box_exists(&store, opts->name)) {
+			r = pasta_config_parse(&cfg, policy.publish.v, policy.publish.n,
+					       policy.host_port.v, policy.host_port.n, &err);
+			if (r == 0)
+				r = pasta_ports_free(&cfg, &err);
+			pasta_config_release(&cfg);
+		}
+		if (r < 0) {
 			error_print(&err);
 			policy_release(&policy);
 			store_release(&store);

@@ -197,6 +197,14 @@ static int port_free(const struct net_publish *p, struct error *err)
 	return error_set(err, errno, "cannot publish %s", what);
 }
 
+int pasta_ports_free(const struct pasta_config *cfg, struct error *err)
+{
+	for (size_t i = 0; i < cfg->npublish; i++)
+		if (port_free(&cfg->publish[i], err) < 0)
+			return -1;
+	return 0;
+}
+
 /* The capabilities pasta needs in the namespace's user namespace, kept across its exec. */
 static void raise_ambient(void)
 {
@@ -312,9 +320,8 @@ pid_t pasta_start(const char *path, const struct pasta_config *cfg, int netns_fd
 
 	if (log < 0 || pidf < 0)
 		return error_set(err, errno, "cannot start pasta");
-	for (size_t i = 0; i < cfg->npublish; i++)
-		if (port_free(&cfg->publish[i], err) < 0)
-			return -1;
+	if (pasta_ports_free(cfg, err) < 0)
+		return -1;
 	build_args(argv, path, cfg);
 	pid = fork();
 	if (pid == 0) {

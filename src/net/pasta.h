@@ -66,6 +66,13 @@ void pasta_config_release(struct pasta_config *cfg);
 int pasta_check(char **path, struct error *err);
 
 /*
+ * Whether every port cfg publishes is free on the host now: pasta_start()
+ * checks it too; a caller that knows no pasta of its own holds them (a new
+ * box) may check before it makes anything.
+ */
+int pasta_ports_free(const struct pasta_config *cfg, struct error *err);
+
+/*
  * Start pasta (at path, from pasta_check) for the network namespace
  * netns_fd, which the caller's user namespace owns; the caller holds
  * CAP_SYS_ADMIN and CAP_NET_ADMIN there, which pasta gets as ambient

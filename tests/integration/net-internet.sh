@@ -27,6 +27,9 @@ ip link set srv0 up
 ip route add default via 10.99.0.254 dev inet0
 ip -6 route add default via fd99::fe dev inet0
 
+# INET_SERVE=no: the addresses only (for tests that reach no server).
+[ "${INET_SERVE:-yes}" = no ] && exec "$@"
+
 printf 'nameserver 127.0.0.1\n' > "$dir/resolv.conf"
 mount --bind "$dir/resolv.conf" /etc/resolv.conf
 dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 \

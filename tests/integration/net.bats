@@ -42,14 +42,15 @@ require_pasta()
 }
 
 # inet SCRIPT: run bash SCRIPT in network, mount and pid namespaces standing
-# in for the internet (net-internet.sh), with $HUTCH exported.
+# in for the internet (net-internet.sh), with $HUTCH exported; with
+# INET_SERVE=no, without its servers.
 inet()
 {
 	local ns=(-n -m -p -f --mount-proc)
 
 	[ "$(id -u)" -eq 0 ] || ns=(-U --map-current-user --keep-caps "${ns[@]}")
 	export HUTCH
-	run --separate-stderr timeout 60 unshare "${ns[@]}" -- \
+	run --separate-stderr timeout 60 env INET_SERVE="${INET_SERVE:-yes}" unshare "${ns[@]}" -- \
 		"$BATS_TEST_DIRNAME/net-internet.sh" bash -c "$NET_LIB$1"
 }
 
@@ -102,8 +103,8 @@ no_pasta_within() {
 		python3 -m http.server --bind 127.0.0.1 18081 > /dev/null 2>&1 &
 		python3 -m http.server --bind 127.0.0.1 18082 > /dev/null 2>&1 &
 		for _ in $(seq 100); do [ "$(ss -ltn | grep -c ":1808[12] ")" -eq 2 ] && break; sleep 0.05; done
-		try() { timeout 3 bash -c "exec 3<> /dev/tcp/$1/$2" 2> /dev/null && echo "$1:$2 open" || echo "$1:$2 shut"; }
-		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081; try 10.99.0.2 18081"
+		try() { timeout "${3:-3}" bash -c "exec 3<> /dev/tcp/$1/$2" 2> /dev/null && echo "$1:$2 open" || echo "$1:$2 shut"; }
+		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081 1; try 10.99.0.2 18081"
 		H run --host-port 18081 -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 127.0.0.1 18082"'
 	expect_status 0
 	expect_output "$(printf '%s\n' '127.0.0.1:18081 shut' '10.99.0.254:18081 shut' \
@@ -161,7 +162,7 @@ no_pasta_within() {
 
 @test "-v says which network is in force" {
 	require_pasta
-	inet 'H run -v --publish 18092:80 --host-port 5432 -- true'
+	INET_SERVE=no inet 'H run -v --publish 18092:80 --host-port 5432 -- true'
 	expect_status 0
 	expect_contains "$stderr" "network: user, through pasta"
 	expect_contains "$stderr" "published 127.0.0.1:18092->80/tcp"
@@ -177,7 +178,7 @@ no_pasta_within() {
 	printf '[box]\nnet = user\npublish = 18093:80\nhost-port = 5433\n' \
 		> "$XDG_CONFIG_HOME/hutch/profiles/netp.conf"
 	printf '[box]\npublish = 18093:0\n' > "$XDG_CONFIG_HOME/hutch/profiles/badp.conf"
-	inet 'H run -v -p netp -- true'
+	INET_SERVE=no inet 'H run -v -p netp -- true'
 	expect_status 0
 	expect_contains "$stderr" "published 127.0.0.1:18093->80/tcp"
 	expect_contains "$stderr" "127.0.0.1:5433 is reachable"
@@ -213,7 +214,7 @@ no_pasta_within() {
 
 @test "a missing /dev/net/tun is named, with the fix, exit 125, nothing left" {
 	require_pasta
-	inet '
+	INET_SERVE=no inet '
 		mount -t tmpfs none /dev/net
 		H run --net user -- true; echo "status $?"'
 	expect_contains "$stderr" "'/dev/net/tun', which is missing"
@@ -224,7 +225,7 @@ no_pasta_within() {
 @test "a /dev/net/tun the user cannot open is named, with the fix, exit 125" {
 	require_pasta
 	[ "$(id -u)" -ne 0 ] || skip "root opens any /dev/net/tun; the unprivileged pass checks this"
-	inet '
+	INET_SERVE=no inet '
 		touch tun && chmod 0 tun && mount --bind tun /dev/net/tun
 		H run --net user -- true; echo "status $?"'
 	expect_contains "$stderr" "cannot open '/dev/net/tun': Permission denied"
@@ -235,23 +236,40 @@ no_pasta_within() {
 
 @test "a --publish port already taken on the host is named, exit 125, no pasta left" {
 	require_pasta
-	inet '
+	INET_SERVE=no inet '
 		python3 -m http.server --bind 127.0.0.1 18094 > /dev/null 2>&1 &
 		for _ in $(seq 100); do ss -ltn | grep -q ":18094 " && break; sleep 0.05; done
-		H run --publish 18094:80 -- true; echo "status $?"
+		H run --publish 18094:80 -- true; echo "new box: status $?"
+		ls "$HUTCH_HOME/boxes" 2> /dev/null
+		H run -b old -- true && H run -b old --publish 18094:80 -- true; echo "old box: status $?"
 		no_pasta_within 30 && echo "no pasta left"'
-	expect_output $'status 125\nno pasta left'
+	expect_output $'new box: status 125\nold box: status 125\nno pasta left'
 	expect_contains "$stderr" "cannot publish 127.0.0.1:18094->80/tcp: the host's port 18094 is already taken"
-	[ "$(grep -c . <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
+	[ "$(grep -c . <<< "$stderr")" -eq 2 ] || { echo "$stderr"; false; }
 }
 
 @test "a box without network says once, at exit, what the program tried to reach" {
 	require_pasta
-	inet '
+	INET_SERVE=no inet '
 		H run -- bash -c "$(declare -f get); get 127.0.0.1; get 10.99.1.1; get 10.99.1.1; get fd99:1::1; exit 3"
 		echo "status $?"
 		H run -- bash -c "$(declare -f get); get 127.0.0.1"'
 	expect_output "status 3"
 	[ "$(grep -c 'tried to reach' <<< "$stderr")" -eq 1 ] || { echo "$stderr"; false; }
 	expect_contains "$stderr" "hutch: the program tried to reach 10.99.1.1:8080 and this box has no network (use --net user or --allow)"
+}
+
+@test "the box's programs cannot signal pasta, not even under --root" {
+	require_pasta
+	INET_SERVE=no inet '
+		for root in "" --root; do
+			H run $root --net user -- bash -c "
+				p=\$(pgrep -x passt.avx2 || pgrep -x passt || pgrep -x pasta)
+				[ -n \"\$p\" ] || { echo no pasta seen; exit 1; }
+				kill -KILL \$p 2>&1 | sed \"s/.* - //\"
+				sleep 0.2
+				[ -e /proc/\$p/comm ] && echo \"pasta lives${root:+ under $root}\""
+		done'
+	expect_status 0
+	expect_output $'Operation not permitted\npasta lives\nOperation not permitted\npasta lives under --root'
 }

@@ -101,9 +101,16 @@ vm -- poweroff -f
 if [ "$(rc)" = 125 ] && grep -q "^hutch: vm: guest powered off" "$t/err"; then ok stop-poweroff
 else fail stop-poweroff "rc $(rc)"; fi
 
-"$PROBE" foreground "$HUTCH" vm run -- sleep 100 >"$t/out" 2>"$t/err" &
+# SIGINT once the guest runs its command (up to 60 s: a loaded L1 boots
+# slowly), so that it is hutch's console that takes it, not the default
+# action of a process still loading the guest.
+"$PROBE" foreground "$HUTCH" vm run -- sh -c 'echo up; sleep 100' >"$t/out" 2>"$t/err" &
 pid=$!
-sleep 3
+i=0
+while [ $i -lt 600 ] && ! grep -q "^up" "$t/out"; do
+	sleep 0.1
+	i=$((i + 1))
+done
 kill -INT $pid
 wait $pid
 echo $? >"$t/rc"
