@@ -342,6 +342,9 @@ start_dns()
 			getent ahostsv6 site.hutch-test > /dev/null && echo v6-after: \$(get fd99:1::1)
 			getent hosts other.hutch-test > /dev/null; echo other: \$?
 		"
+		# No name allowed: pasta's DNS forwarder, which answers any name, is not reachable.
+		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- \
+			sh -c "getent hosts site.hutch-test > /dev/null; echo no-names: \$?"
 		echo "pastas left: $(ps -eo comm= | grep -c -E "^(pasta|passt)")"'
 	expect_status 0
 	expect_contains "$output" "address: 1"
@@ -349,6 +352,7 @@ start_dns()
 	expect_contains "$output" "v6-before: 0"
 	expect_contains "$output" "v6-after: 1"
 	expect_contains "$output" "other: 2"
+	expect_contains "$output" "no-names: 2"
 	expect_contains "$output" "pastas left: 0"
 }
 
