@@ -342,7 +342,7 @@ start_dns()
 			getent ahostsv6 site.hutch-test > /dev/null && echo v6-after: \$(get fd99:1::1)
 			getent hosts other.hutch-test > /dev/null; echo other: \$?
 		"
-		# No name allowed: pasta's DNS forwarder, which answers any name, is not reachable.
+		# No name allowed: the DNS forwarder of pasta, which answers any name, is out of reach.
 		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- \
 			sh -c "getent hosts site.hutch-test > /dev/null; echo no-names: \$?"
 		echo "pastas left: $(ps -eo comm= | grep -c -E "^(pasta|passt)")"'
