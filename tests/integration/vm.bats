@@ -447,22 +447,76 @@ disk_setup()
 	expect_disk_refused "invalid VM name '../x'"
 }
 
+# make_overlay NAME N BASE: the store a run of VM NAME leaves once its guest
+# has run with --disk BASE,overlay as disk N (this host's KVM boots no Linux:
+# the L1 checks make it for real, vm-checks.sh disk-overlay).
+make_overlay()
+{
+	mkdir -p "$HUTCH_HOME/vms/$1"
+	qemu-img create -q -f qcow2 -F raw -b "$(realpath "$3")" "$HUTCH_HOME/vms/$1/disk$2.qcow2"
+	realpath "$3" >"$HUTCH_HOME/vms/$1/disk$2.base"
+}
+
 @test "--disk ,overlay: a later run naming another base for the same disk is refused" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
 	disk_setup
 	cp "$VMDIR/disk.raw" "$VMDIR/other.raw"
-	# A kernel that is not one is refused after the overlay was made: the
-	# store has disk0 over disk.raw.
+	make_overlay default 0 "$VMDIR/disk.raw"
+	local sum
+	sum=$(sha256sum <"$HUTCH_HOME/vms/default/disk0.qcow2")
+	vm_run --disk "$VMDIR/other.raw,overlay" -- true
+	expect_refused_with "disk 0 of VM 'default' is an overlay over '$(realpath "$VMDIR/disk.raw")', not '$(realpath "$VMDIR/other.raw")'"
+	[ "$(sha256sum <"$HUTCH_HOME/vms/default/disk0.qcow2")" = "$sum" ]
+	grep -qx "$(realpath "$VMDIR/disk.raw")" "$HUTCH_HOME/vms/default/disk0.base"
+	[ "$(sha256sum <"$VMDIR/disk.raw")" = "$DISK_SUM" ]
+}
+
+@test "--disk ,overlay: a VM refused before its guest ran leaves no overlay and no store" {
+	disk_setup
+	# Refused while checking the kernel, after the overlay was made.
 	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
 	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/disk.raw,overlay" -- true
+	expect_disk_refused "not a bzImage kernel"
+	# Refused by KVM itself, after the VM was made with its disks.
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		vm_run --cpus 4000 --name other --disk "$VMDIR/disk.raw,overlay" -- true
+		expect_disk_refused "--cpus 4000 is out of range"
+	fi
+	# A store that was there stays, and so does the overlay of another disk.
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	make_overlay default 0 "$VMDIR/disk.raw"
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" \
+		--disk "$VMDIR/disk.raw,overlay" --disk "$VMDIR/disk.raw,ro" --disk "$VMDIR/disk.raw,overlay" -- true
 	expect_refused_with "not a bzImage kernel"
-	[ -f "$HUTCH_HOME/vms/default/disk0.qcow2" ]
-	grep -qx "$(realpath "$VMDIR/disk.raw")" "$HUTCH_HOME/vms/default/disk0.base"
-	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/other.raw,overlay" -- true
-	expect_refused_with "disk 0 of VM 'default' is an overlay over '$(realpath "$VMDIR/disk.raw")', not '$(realpath "$VMDIR/other.raw")'"
-	# Another VM name is another store.
-	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --name other \
-		--disk "$VMDIR/other.raw,overlay" -- true
-	expect_refused_with "not a bzImage kernel"
-	[ -f "$HUTCH_HOME/vms/other/disk0.qcow2" ]
-	[ "$(sha256sum <"$VMDIR/disk.raw")" = "$DISK_SUM" ]
+	[ "$(ls "$HUTCH_HOME/vms/default")" = "$(printf 'disk0.base\ndisk0.qcow2')" ]
+}
+
+@test "--disk ,overlay: an overlay another program has open is refused, unchanged" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	disk_setup
+	make_overlay default 0 "$VMDIR/disk.raw"
+	local ov=$HUTCH_HOME/vms/default/disk0.qcow2 sum
+	sum=$(sha256sum <"$ov")
+	# A POSIX lock, as another writer holds it (it conflicts with hutch's OFD lock).
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
+		"$ov" >"$VMDIR/lock.out" &
+	local locker=$! i
+	for i in $(seq 50); do grep -q locked "$VMDIR/lock.out" && break; sleep 0.1; done
+	vm_run --disk "$VMDIR/disk.raw,overlay" -- true
+	kill "$locker"
+	wait "$locker" || true
+	expect_refused_with "disk image '$ov' is in use: another program has it open"
+	[ "$(sha256sum <"$ov")" = "$sum" ]
+	# Its base, written by another program, cannot be an overlay's base meanwhile.
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
+		"$VMDIR/disk.raw" >"$VMDIR/lock2.out" &
+	locker=$!
+	for i in $(seq 50); do grep -q locked "$VMDIR/lock2.out" && break; sleep 0.1; done
+	vm_run --name two --disk "$VMDIR/disk.raw,overlay" -- true
+	kill "$locker"
+	wait "$locker" || true
+	expect_refused_with "disk image '$VMDIR/disk.raw' is in use: another program has it open for writing"
+	[ ! -e "$HUTCH_HOME/vms/two" ]
 }
