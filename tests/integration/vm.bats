@@ -215,6 +215,14 @@ vm_check()
 	vm_check disk-qcow2
 }
 
+@test "--disk ,overlay: kill -9 of the VMM while the guest writes leaves an overlay qemu-img check accepts, with what the guest flushed" {
+	vm_check disk-kill9
+}
+
+@test "--disk ,overlay: an unprivileged user (given /dev/kvm) runs a VM on disks in its own store" {
+	vm_check disk-unprivileged
+}
+
 @test "a hostile guest driver (bad queue sizes, rings outside RAM, looping and over-long chains) gets NEEDS_RESET, counted; the VMM goes on" {
 	vm_check hostile-guest
 }
