@@ -128,6 +128,17 @@ _hutch_run_like()
 		_hutch_files
 		return
 		;;
+	--disk)
+		# FILE, then ,ro ,overlay ,format=raw|qcow2 after a comma.
+		if [[ $cur == *,* ]]; then
+			local head=${cur%,*}
+			COMPREPLY+=($(compgen -P "$head," -W "ro overlay format=raw format=qcow2" -- "${cur##*,}"))
+			compopt -o nospace 2>/dev/null
+		else
+			_hutch_files
+		fi
+		return
+		;;
 	--deny-exec)
 		if [[ $cur == */* ]]; then
 			_hutch_files
@@ -181,11 +192,11 @@ _hutch()
 {
 	local cur prev words cword split
 	local commands="run shell list diff commit reset rm log vm help version"
-	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec
+	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec --allow
 		--seccomp --memory --cpus --pids --timeout --max-file-size --max-open-files
 		--net --publish --host-port"
 	local run_flags="-r --root --no-default-hide --private-tmp -v --verbose -h --help"
-	local vm_valued="--cpus --memory --kernel --initrd --append"
+	local vm_valued="--cpus --memory --kernel --initrd --append --disk --name"
 	local vm_flags="--shell --trace-io --timings -h --help"
 
 	COMPREPLY=()

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/vm_disk.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
@@ -28,6 +29,11 @@ static void vm_usage(FILE *f)
 		"  --kernel FILE     bzImage to boot (default: vmlinuz in the asset folder)\n"
 		"  --initrd FILE     initramfs (default: initramfs.cpio in the asset folder)\n"
 		"  --append ARGS     extra kernel command line\n"
+		"  --disk FILE[,ro][,overlay][,format=raw|qcow2]\n"
+		"                    a virtio-blk disk (/dev/vda, vdb, ... in order; up to %d);\n"
+		"                    overlay: writes go to a qcow2 overlay in the VM's store,\n"
+		"                    the image itself is never written\n"
+		"  --name NAME       the VM whose store keeps the overlays (default '%s')\n"
 		"  --shell           interactive shell on the guest console (Ctrl-A x quits)\n"
 		"  --trace-io        log every refused port and MMIO access, and count them\n"
 		"  --timings         print when guest init started and the VM stopped\n\n"
@@ -36,7 +42,7 @@ static void vm_usage(FILE *f)
 		"them), else $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm); 'make vm-assets'\n"
 		"fills it. 'hutch vm assets' prints the one in use and exits 1 when its\n"
 		"kernel or initramfs is missing. See docs/vm.md.\n",
-		VMM_DEFAULT_CPUS, VMM_DEFAULT_MEMORY >> 20);
+		VMM_DEFAULT_CPUS, VMM_DEFAULT_MEMORY >> 20, VMM_MAX_DISKS, VM_DEFAULT_NAME);
 }
 
 enum {
@@ -45,6 +51,8 @@ enum {
 	OPT_KERNEL,
 	OPT_INITRD,
 	OPT_APPEND,
+	OPT_DISK,
+	OPT_NAME,
 	OPT_SHELL,
 	OPT_TRACE_IO,
 	OPT_TIMINGS,
@@ -88,6 +96,8 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 	    {"kernel", required_argument, NULL, OPT_KERNEL},
 	    {"initrd", required_argument, NULL, OPT_INITRD},
 	    {"append", required_argument, NULL, OPT_APPEND},
+	    {"disk", required_argument, NULL, OPT_DISK},
+	    {"name", required_argument, NULL, OPT_NAME},
 	    {"shell", no_argument, NULL, OPT_SHELL},
 	    {"trace-io", no_argument, NULL, OPT_TRACE_IO},
 	    {"timings", no_argument, NULL, OPT_TIMINGS},
@@ -100,6 +110,12 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 	    .t_start_ns = t_start,
 	};
 	_cleanup_free_ char *dir = NULL, *kernel = NULL, *initrd = NULL;
+	struct vm_disk_spec disks[VMM_MAX_DISKS];
+	char *disk_paths[VMM_MAX_DISKS];
+	struct vm_store_made made;
+	bool started;
+	unsigned nr_disks = 0;
+	const char *name = VM_DEFAULT_NAME;
 	struct error err = {0};
 	int c, status;
 
@@ -124,6 +140,18 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 			break;
 		case OPT_APPEND:
 			cfg.append = optarg;
+			break;
+		case OPT_DISK:
+			if (nr_disks == VMM_MAX_DISKS)
+				usage_error("vm ", "too many disks: at most %d --disk", VMM_MAX_DISKS);
+			if (vm_disk_parse(optarg, &disks[nr_disks], &err) < 0)
+				usage_error("vm ", "%s", err.msg);
+			nr_disks++;
+			break;
+		case OPT_NAME:
+			if (vm_name_check(optarg, &err) < 0)
+				usage_error("vm ", "%s", err.msg);
+			name = optarg;
 			break;
 		case OPT_SHELL:
 			cfg.shell = true;
@@ -157,9 +185,19 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 		if (!cfg.initrd)
 			cfg.initrd = initrd = default_asset(dir, "initramfs.cpio", "initramfs");
 	}
-	status = vmm_run(&cfg, &err);
+	if (vm_disks_prepare(disks, nr_disks, name, &cfg, disk_paths, &made, &err) < 0) {
+		error_print(&err);
+		return EXIT_HUTCH_FAILED;
+	}
+	status = vmm_run(&cfg, &started, &err);
 	if (err.msg[0])
 		error_print(&err);
+	/* Refused before the guest ran: the overlays this run made go again. */
+	vm_disks_unmake(&made, !started);
+	for (unsigned i = 0; i < nr_disks; i++) {
+		free(disk_paths[i]);
+		vm_disk_spec_release(&disks[i]);
+	}
 	return status < 0 ? EXIT_HUTCH_FAILED : status;
 }
 

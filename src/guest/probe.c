@@ -7,6 +7,8 @@
  *   hutch-probe memory          bytes in the firmware memory map (all, and RAM)
  *   hutch-probe port PORT       inb then outb(0x5a) on an I/O port
  *   hutch-probe mmio ADDR       32-bit read then write at a physical address
+ *   hutch-probe virtio          a hostile driver on every virtio-mmio device
+ *                               (probe_virtio.c)
  *   hutch-probe bytes           every byte value, 64 times over (16 KiB)
  *   hutch-probe pty ROWS COLS CMD...
  *                               run CMD on a new pseudo-terminal of that size,
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include "guest/probe-virtio.h"
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -210,8 +213,10 @@ int main(int argc, char **argv)
 		return port(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "mmio"))
 		return mmio(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "virtio"))
+		return probe_virtio();
 	fprintf(stderr,
-		"usage: hutch-probe cpus|memory|bytes|port PORT|mmio ADDR|pty ROWS COLS CMD...|"
+		"usage: hutch-probe cpus|memory|bytes|port PORT|mmio ADDR|virtio|pty ROWS COLS CMD...|"
 		"foreground CMD...\n");
 	return 2;
 }

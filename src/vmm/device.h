@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "vmm/bus.h"
 #include "vmm/evloop.h"
+#include "vmm/memory.h"
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -49,6 +50,30 @@ struct vm_services {
 	int (*watch)(void *vm, int fd, uint32_t events, evloop_fn *fn, void *arg,
 		     struct error *err);
 	void (*unwatch)(void *vm, int fd);
+	/*
+	 * For devices placed as they come (virtio-mmio), before the vCPUs
+	 * start: an interrupt line of their own, and size bytes of the MMIO
+	 * window aligned to align (vmm/alloc.h).
+	 */
+	int (*alloc_irq)(void *vm, const char *who, unsigned *irq, struct error *err);
+	int (*alloc_mmio)(void *vm, const char *who, uint64_t size, uint64_t align, uint64_t *addr,
+			  struct error *err);
+	/*
+	 * Guest RAM. The struct is the VM's own and stays where it is; it is
+	 * filled in after the devices are created, so look at it only once
+	 * the guest runs (a virtio driver setting DRIVER_OK).
+	 */
+	const struct guest_memory *(*memory)(void *vm);
+	/*
+	 * KVM_IOEVENTFD: a guest write of len bytes of value datamatch at
+	 * guest-physical addr signals fd instead of exiting to the VMM;
+	 * assign false takes it back (before the device closes fd).
+	 */
+	int (*ioeventfd)(void *vm, int fd, uint64_t addr, unsigned len, uint64_t datamatch,
+			 bool assign, struct error *err);
+	/* KVM_IRQFD: a write to fd pulses interrupt line gsi (an edge); assign false takes it back.
+	 */
+	int (*irqfd)(void *vm, int fd, unsigned gsi, bool assign, struct error *err);
 };
 
 enum device_space { DEVICE_PIO, DEVICE_MMIO };

@@ -1,11 +1,13 @@
 /* hutch vm run: the stages of vmm_run(), and how the run ended. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vmm/console.h"
 #include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 #include "common/banned.h"
@@ -50,13 +52,32 @@ static void print_refused(const struct vm *vm)
 		(unsigned long)atomic_load(&vm->mmio.refused));
 }
 
-int vmm_run(const struct vmm_config *cfg, struct error *err)
+/* What each virtio device's driver did against the rules (the first was logged as it came). */
+static void print_virtio_events(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		struct device *dev = vm->devices[i];
+		struct virtio_events e;
+
+		if (!dev->acpi.hid || strcmp(dev->acpi.hid, "LNRO0005"))
+			continue;
+		e = virtio_events(virtio_of(dev));
+		dprintf(STDERR_FILENO,
+			"hutch: vm: %s: virtio events: %lu broken queue, %lu bad queue config, %lu "
+			"frozen writes, %lu bad features, %lu bad status, %lu bad access\n",
+			dev->name, e.broken, e.bad_queue, e.frozen_writes, e.bad_features,
+			e.bad_status, e.bad_access);
+	}
+}
+
+int vmm_run(const struct vmm_config *cfg, bool *started, struct error *err)
 {
 	struct vm_boot boot;
 	struct console con = {.sig_fd = -1};
 	struct vm vm;
 	int ret = -1;
 
+	*started = false;
 	err->errnum = 0;
 	err->msg[0] = '\0';
 	/* Stage 1: the inputs, checked before anything is created. */
@@ -68,7 +89,7 @@ int vmm_run(const struct vmm_config *cfg, struct error *err)
 	 * Stage 2: KVM and the VM, and its devices (the firmware tables list
 	 * them); stage 3: memory, then the boot images in it; stage 4: vCPUs.
 	 */
-	if (vm_create(&vm, cfg, err) < 0 || vm_create_devices(&vm, err) < 0 ||
+	if (vm_create(&vm, cfg, err) < 0 || vm_create_devices(&vm, cfg, err) < 0 ||
 	    vm_boot_load(&vm, &boot, cfg->memory, err) < 0 || vm_create_vcpus(&vm, err) < 0)
 		goto out;
 	/* Stage 5: run. The console takes the signals; vCPU threads inherit the mask. */
@@ -78,6 +99,7 @@ int vmm_run(const struct vmm_config *cfg, struct error *err)
 	if (vmm_seccomp_apply(err) < 0)
 		goto out;
 	vm.t_start_ns = cfg->t_start_ns;
+	*started = true;
 	for (unsigned i = 0; i < vm.nr_vcpus; i++) {
 		if (vcpu_start(&vm.vcpus[i], err) < 0) {
 			vm_request_stop(&vm, VM_STOP_HOST_ERROR, "%s", err->msg);
@@ -92,8 +114,10 @@ int vmm_run(const struct vmm_config *cfg, struct error *err)
 	console_release(&con);
 	if (cfg->timings)
 		print_timings(&vm, cfg);
-	if (cfg->trace_io)
+	if (cfg->trace_io) {
 		print_refused(&vm);
+		print_virtio_events(&vm);
+	}
 	ret = report_stop(&vm, &con, err);
 out:
 	console_release(&con);

@@ -30,6 +30,8 @@ static const int allowed[] = {
     SYS_epoll_pwait,
     SYS_epoll_ctl,
     SYS_close,
+    /* virtio-rng fills the guest's buffers (vmm/devices/virtio_rng.c). */
+    SYS_getrandom,
     SYS_lseek,
     SYS_clock_gettime,
     SYS_clock_nanosleep,
@@ -44,6 +46,14 @@ static const int allowed[] = {
     SYS_rt_sigaction,
     SYS_sigaltstack,
     SYS_restart_syscall,
+    /* Disks (vmm/disk) served by virtio-blk in the event loop. */
+    SYS_pread64,
+    SYS_pwrite64,
+    SYS_preadv,
+    SYS_pwritev,
+    SYS_fdatasync,
+    SYS_fsync,
+    SYS_fallocate,
     /* Memory: malloc, thread stacks. */
     SYS_brk,
     SYS_mmap,

@@ -16,7 +16,7 @@ out=$1
 init=$2
 probe=$3
 # Guest modules, loaded by hutch-init with their modules.dep dependencies.
-modules="virtio_mmio pvpanic-mmio"
+modules="virtio_mmio virtio_blk virtio-rng pvpanic-mmio"
 
 die() { echo "vm-assets: $*" >&2; exit 1; }
 for tool in apt-get apt-cache dpkg-deb; do
@@ -24,8 +24,11 @@ for tool in apt-get apt-cache dpkg-deb; do
 done
 
 mkdir -p "$out"
-work=$out/.work
-rm -rf "$work"
+# The Makefile runs this under a lock on $out/.lock: the cache is shared by
+# every checkout on the machine, and two builds at once would pack each
+# other's half-made trees.
+work=$(mktemp -d "$out/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/debs"
 
 pkg=${KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |

@@ -23,6 +23,7 @@
 #include "vmm/arch/arch.h"
 #include "vmm/devices/devices.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/virtio_blk.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -117,6 +118,61 @@ static uint32_t services_console_size(void *opaque)
 	return atomic_load(&vm->winsize);
 }
 
+static int services_alloc_irq(void *opaque, const char *who, unsigned *irq, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return irq_alloc(&vm->irqs, who, irq, err);
+}
+
+static int services_alloc_mmio(void *opaque, const char *who, uint64_t size, uint64_t align,
+			       uint64_t *addr, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return mmio_alloc(&vm->mmio_space, who, size, align, addr, err);
+}
+
+static const struct guest_memory *services_memory(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return &vm->mem;
+}
+
+static int services_ioeventfd(void *opaque, int fd, uint64_t addr, unsigned len,
+			      uint64_t datamatch, bool assign, struct error *err)
+{
+	struct vm *vm = opaque;
+	struct kvm_ioeventfd io = {
+	    .datamatch = datamatch,
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return error_set(err, errno, "cannot %s an ioeventfd at 0x%" PRIx64,
+				 assign ? "register" : "remove", addr);
+	return 0;
+}
+
+static int services_irqfd(void *opaque, int fd, unsigned gsi, bool assign, struct error *err)
+{
+	struct vm *vm = opaque;
+	struct kvm_irqfd irq = {
+	    .fd = (uint32_t)fd,
+	    .gsi = gsi,
+	    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (kvm_ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0)
+		return error_set(err, errno, "cannot %s an irqfd for line %u",
+				 assign ? "register" : "remove", gsi);
+	return 0;
+}
+
 void vm_services_init(struct vm *vm)
 {
 	vm->services = (struct vm_services){
@@ -128,6 +184,11 @@ void vm_services_init(struct vm *vm)
 		.console_size = services_console_size,
 		.watch = services_watch,
 		.unwatch = services_unwatch,
+		.alloc_irq = services_alloc_irq,
+		.alloc_mmio = services_alloc_mmio,
+		.memory = services_memory,
+		.ioeventfd = services_ioeventfd,
+		.irqfd = services_irqfd,
 	};
 }
 
@@ -151,14 +212,33 @@ void vm_release_devices(struct vm *vm)
 	vm->console = vm->errout = NULL;
 }
 
-/* Add dev, made by a *_create() just now; NULL if it could not be added. */
+/*
+ * Add dev, made by a *_create() just now; NULL if it could not be added or
+ * was not made (that *_create() then set err).
+ */
 static struct device *add(struct vm *vm, struct device *dev, struct error *err)
 {
+	if (!dev)
+		return NULL;
 	return vm_add_device(vm, dev, err) < 0 ? NULL : dev;
 }
 
+/* --disk N: its image opened as the user asked, as virtio-blk vda, vdb, ... */
+static struct device *disk_create(struct vm *vm, const struct vmm_disk *vd, unsigned n,
+				  struct error *err)
+{
+	struct disk_open_options o = {.format = vd->format, .read_only = vd->read_only};
+	struct disk *d = disk_open(vd->path, &o, err);
+	char name[8];
+
+	if (!d)
+		return NULL;
+	snprintf(name, sizeof(name), "vd%c", 'a' + n);
+	return virtio_blk_create(&vm->services, name, d, vd->read_only, err);
+}
+
 /* The machine's devices: one line each. */
-int vm_create_devices(struct vm *vm, struct error *err)
+int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error *err)
 {
 	const struct vm_services *svc = &vm->services;
 	struct device *com1, *com2;
@@ -173,8 +253,12 @@ int vm_create_devices(struct vm *vm, struct error *err)
 	    !(com2 = add(vm, serial_create(svc, SERIAL_COM2_BASE, SERIAL_COM2_IRQ, STDERR_FILENO,
 					   "ttyS1"), err)) ||
 	    !add(vm, ctlport_create(svc), err) || !add(vm, pvpanic_create(svc), err) ||
-	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err))
+	    !add(vm, i8042_create(svc), err) || !add(vm, acpi_pm_create(svc), err) ||
+	    !add(vm, virtio_rng_create(svc, err), err))
 		return error_prefix(err, "cannot create devices");
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (!add(vm, disk_create(vm, &cfg->disks[i], i, err), err))
+			return error_prefix(err, "cannot create disk %u", i);
 	vm->console = serial_of(com1);
 	vm->errout = serial_of(com2);
 	return 0;

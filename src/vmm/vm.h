@@ -94,7 +94,7 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct error *err);
 /* Guest RAM of memory bytes in the architecture's layout, and the boot images in it. */
 int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error *err);
-int vm_create_devices(struct vm *vm, struct error *err);
+int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error *err);
 int vm_create_vcpus(struct vm *vm, struct error *err);
 void vm_release(struct vm *vm);
 void vm_boot_release(struct vm_boot *b);

@@ -9,9 +9,18 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "vmm/disk/disk.h"
 
 #define VMM_DEFAULT_MEMORY (256ULL << 20)
 #define VMM_DEFAULT_CPUS 1
+#define VMM_MAX_DISKS 8
+
+/* A disk the guest gets as a virtio-blk device (/dev/vda, /dev/vdb, ... in order). */
+struct vmm_disk {
+	const char *path;	  /* the image (for ,overlay: the overlay in the VM's store) */
+	enum disk_format format; /* AUTO: probed */
+	bool read_only;
+};
 
 struct vmm_config {
 	const char *kernel; /* bzImage path */
@@ -23,6 +32,8 @@ struct vmm_config {
 	bool trace_io;	     /* log every refused port/MMIO access */
 	bool timings;	     /* print boot timings on stderr */
 	char *const *argv;   /* command to run in the guest, NULL-terminated */
+	unsigned nr_disks;
+	struct vmm_disk disks[VMM_MAX_DISKS];
 	uint64_t t_start_ns; /* when hutch started (CLOCK_MONOTONIC), for --timings */
 };
 
@@ -33,9 +44,11 @@ struct vmm_config {
  * status (panic, reboot, triple fault, KVM error): hutch exits 125. When a
  * host signal stopped the VM it returns 128+signal with err saying so.
  * Whenever err->msg is not empty the caller should print it. Prints nothing
- * itself except --timings and --trace-io output.
+ * itself except --timings and --trace-io output. *started says whether the
+ * guest ran at all (false: refused before any vCPU started, so the guest
+ * wrote nothing to its disks).
  */
-int vmm_run(const struct vmm_config *cfg, struct error *err);
+int vmm_run(const struct vmm_config *cfg, bool *started, struct error *err);
 
 /*
  * The folder holding the default guest kernel and initramfs: $HUTCH_VM_DIR,

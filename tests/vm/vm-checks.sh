@@ -17,7 +17,7 @@ fail() {
 	shift
 	echo "CHECK $name FAIL $*"
 	for f in "$t/out" "$t/err"; do
-		[ -s "$f" ] && head -c 2000 "$f" | sed "s/^/  $name $(basename "$f"): /"
+		[ -s "$f" ] && { head -c 2000 "$f"; echo; } | sed "s/^/  $name $(basename "$f"): /"
 	done
 }
 # Every VM is bounded: a hang fails its check instead of the whole run.
@@ -74,17 +74,23 @@ printf 'hi\na\nb\r\nc' >"$t/want"
 if [ "$(rc)" = 0 ] && cmp -s "$t/out" "$t/want" && grep -qx oops "$t/err"; then ok stdout-stderr
 else fail stdout-stderr "rc $(rc), stdout or stderr differ"; fi
 
-vm --memory 300M -- hutch-probe memory
+# The same boot checks virtio-rng (a boot costs 10-25 s in L1): the guest
+# binds it as its hardware RNG and reads bytes from it, and the transport
+# logged no rule broken by the guest's driver.
+vm --memory 300M -- sh -c 'hutch-probe memory; cat /sys/devices/virtual/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | wc -c'
 if [ "$(rc)" = 0 ] && grep -q "^memmap-total=314572800 " "$t/out"; then ok memory-exact
 else fail memory-exact "rc $(rc), got '$(cat "$t/out")', want 314572800 bytes"; fi
+if [ "$(rc)" = 0 ] && grep -qx "virtio_rng.0" "$t/out" && grep -qx " *4096" "$t/out" &&
+	! grep -q "the guest's driver" "$t/err"; then ok virtio-rng
+else fail virtio-rng "rc $(rc), got '$(tr '\n' ' ' <"$t/out")', stderr '$(tail -n 3 "$t/err" | tr '\n' ' ')'"; fi
 
-vm --trace-io -- sh -c 'hutch-probe port 0x3e0 && hutch-probe mmio 0xd0000000'
+vm --trace-io -- sh -c 'hutch-probe port 0x3e0 && hutch-probe mmio 0xdffff000'
 if [ "$(rc)" = 0 ] &&
-	grep -q "^port 0x3e0 read 0xff$" "$t/out" && grep -q "^mmio 0xd0000000 read 0xffffffff$" "$t/out" &&
+	grep -q "^port 0x3e0 read 0xff$" "$t/out" && grep -q "^mmio 0xdffff000 read 0xffffffff$" "$t/out" &&
 	grep -q "refused pio read of 1 byte at 0x3e0" "$t/err" &&
 	grep -q "refused pio write of 1 byte at 0x3e0, value 0x5a" "$t/err" &&
-	grep -q "refused mmio read of 4 bytes at 0xd0000000" "$t/err" &&
-	grep -q "refused mmio write of 4 bytes at 0xd0000000, value 0x5a5a5a5a" "$t/err" &&
+	grep -q "refused mmio read of 4 bytes at 0xdffff000" "$t/err" &&
+	grep -q "refused mmio write of 4 bytes at 0xdffff000, value 0x5a5a5a5a" "$t/err" &&
 	grep -qE "refused [1-9][0-9]* port and [1-9][0-9]* MMIO accesses" "$t/err"; then ok unhandled-io
 else fail unhandled-io "rc $(rc), accesses not refused and counted as expected"; fi
 echo "INFO unhandled-io $(grep 'refused [0-9]' "$t/err")"
@@ -144,3 +150,148 @@ else fail shell-terminal "rc $(rc)"; fi
 vm --cpus 4000 -- true
 if [ "$(rc)" = 125 ] && grep -qE "^hutch: --cpus 4000 is out of range: KVM here allows 1 to [0-9]+$" "$t/err"; then ok bad-cpus-kvm
 else fail bad-cpus-kvm "rc $(rc)"; fi
+
+# --- disks (--disk): virtio-blk over virtio-mmio, raw and qcow2 ---
+# QEMU_IMG (default: qemu-img on PATH, which l1-run.sh copies into L1 when
+# the host has it) checks the qcow2 images; without it those parts say so.
+export HUTCH_HOME="$t/home"
+QEMU_IMG=${QEMU_IMG:-$(command -v qemu-img)}
+# sha256 of file
+sum() { sha256sum <"$1" | cut -d' ' -f1; }
+# img_check NAME FILE: qemu-img check is clean (no leaks, no corruption), or says why not.
+img_check() {
+	if [ -z "$QEMU_IMG" ]; then echo "INFO $1: no qemu-img here, image not checked"; return 0; fi
+	"$QEMU_IMG" check -q "$2" >"$t/check" 2>&1 && return 0
+	echo "  $1 qemu-img: $(tr '\n' ' ' <"$t/check")"
+	return 1
+}
+
+# A raw disk: the guest makes a file system and writes a file; the file is on
+# the host's image; a second run mounts it and reads the file back.
+dd if=/dev/zero of="$t/raw.img" bs=1M count=0 seek=64 2>/dev/null
+vm --disk "$t/raw.img" -- sh -c 'mke2fs -q /dev/vda >/dev/null && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt &&
+	echo data-from-the-guest-1234 >/mnt/f && umount /mnt && cat /sys/block/vda/size /sys/block/vda/serial'
+magic=$(od -An -tx1 -j 1080 -N 2 "$t/raw.img" | tr -d ' ')
+if [ "$(rc)" = 0 ] && [ "$magic" = 53ef ] && grep -q data-from-the-guest-1234 "$t/raw.img" &&
+	[ "$(head -n 1 "$t/out")" = 131072 ] && [ "$(sed -n 2p "$t/out")" = raw.img ]; then
+	vm --disk "$t/raw.img" -- sh -c 'mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && cat /mnt/f'
+	if [ "$(rc)" = 0 ] && [ "$(cat "$t/out")" = data-from-the-guest-1234 ]; then ok disk-raw
+	else fail disk-raw "second run: rc $(rc), read '$(cat "$t/out")'"; fi
+else fail disk-raw "rc $(rc), ext2 magic '$magic', size/serial '$(tr '\n' ' ' <"$t/out")'"; fi
+
+# An overlay: the base's sha256 stays, the guest's writes survive into a
+# second run of the same VM, and the overlay passes qemu-img check.
+head -c 4194304 /dev/urandom >"$t/base.raw"
+before=$(sum "$t/base.raw")
+vm --name ov --disk "$t/base.raw,overlay" -- sh -c \
+	'printf overlay-data-5678 | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null &&
+	 dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 17'
+ov=$HUTCH_HOME/vms/ov/disk0.qcow2
+if [ "$(rc)" = 0 ] && [ "$(cat "$t/out")" = overlay-data-5678 ] && [ -f "$ov" ] &&
+	[ "$(sum "$t/base.raw")" = "$before" ] && ! grep -q overlay-data-5678 "$t/base.raw" &&
+	img_check disk-overlay "$ov"; then
+	vm --name ov --disk "$t/base.raw,overlay" -- sh -c \
+		'dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 17; dd if=/dev/vda bs=512 skip=200 count=1 2>/dev/null | sha256sum'
+	want=$(dd if="$t/base.raw" bs=512 skip=200 count=1 2>/dev/null | sha256sum)
+	if [ "$(rc)" = 0 ] && [ "$(head -c 17 "$t/out")" = overlay-data-5678 ] &&
+		grep -q "${want%% *}" "$t/out" && [ "$(sum "$t/base.raw")" = "$before" ]; then ok disk-overlay
+	else fail disk-overlay "second run: rc $(rc), read '$(cat "$t/out")'"; fi
+else fail disk-overlay "rc $(rc), read '$(cat "$t/out")', base $([ "$(sum "$t/base.raw")" = "$before" ] && echo unchanged || echo CHANGED)"; fi
+
+# Read-only (on the qcow2 boot below when there is qemu-img, else a boot of
+# its own): the guest sees it so, its writes fail, the image is unchanged.
+ro_probe='cat /sys/block/vdb/ro; if dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync 2>/dev/null; then echo wrote; fi'
+ro_before=$(sum "$t/raw.img")
+ro_result() {
+	if [ "$(rc)" = 0 ] && [ "$(tail -n 1 "$t/out")" = 1 ] && [ "$(sum "$t/raw.img")" = "$ro_before" ]; then ok disk-ro
+	else fail disk-ro "rc $(rc), guest said '$(tr '\n' ' ' <"$t/out")', image $([ "$(sum "$t/raw.img")" = "$ro_before" ] && echo unchanged || echo CHANGED)"; fi
+}
+
+# A qcow2 image qemu-img made: the guest's writes (a file system, a
+# discard) leave it clean for qemu-img check, and its bytes are the guest's.
+if [ -n "$QEMU_IMG" ]; then
+	"$QEMU_IMG" create -q -f qcow2 "$t/q.qcow2" 64M
+	vm --disk "$t/q.qcow2" --disk "$t/raw.img,ro" -- sh -c \
+		'mke2fs -q /dev/vda >/dev/null && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt &&
+		 echo qcow2-file-91 >/mnt/f && sync && rm /mnt/f && fstrim /mnt 2>/dev/null; umount /mnt;
+		 printf qcow2-bytes-42 | dd of=/dev/vda bs=512 seek=70000 conv=fsync 2>/dev/null;
+		 '"$ro_probe"
+	ro_result
+	"$QEMU_IMG" convert -O raw "$t/q.qcow2" "$t/q.raw" 2>"$t/check"
+	got=$(dd if="$t/q.raw" bs=512 skip=70000 count=1 2>/dev/null | head -c 14)
+	if [ "$(rc)" = 0 ] && [ "$got" = qcow2-bytes-42 ] &&
+		img_check disk-qcow2 "$t/q.qcow2"; then ok disk-qcow2
+	else fail disk-qcow2 "rc $(rc), guest said '$(cat "$t/out")', converted bytes '$got'"; fi
+	rm -f "$t/q.raw"
+else
+	echo "CHECK disk-qcow2 skip no qemu-img in here"
+	vm --disk "$t/base.raw,overlay" --disk "$t/raw.img,ro" -- sh -c "$ro_probe"
+	ro_result
+fi
+
+# kill -9 of the VMM while the guest writes: the overlay passes qemu-img check
+# (leaked clusters allowed, corruption not: status 0 or 3), and what the guest
+# flushed before is in it. As root this runs as the user nobody, given
+# /dev/kvm the way a kvm group gives it: the disks as an unprivileged user.
+if [ -n "$QEMU_IMG" ]; then
+	u=$(mktemp -d /tmp/hutch-user.XXXXXX)
+	dd if=/dev/zero of="$u/base.raw" bs=1M count=0 seek=64 2>/dev/null
+	chmod 0755 "$u"
+	as_user=""
+	if [ "$(id -u)" = 0 ]; then
+		chown -R nobody "$u"
+		kvm_mode=$(stat -c %a /dev/kvm)
+		chmod 0666 /dev/kvm
+		as_user="su -s /bin/sh nobody -c"
+	fi
+	# The guest flushes a marker, says so, then allocates cluster after
+	# cluster (64 KiB at scattered offsets, flushed) until it is killed.
+	k9='printf flushed-before-kill-77 | dd of=/dev/vda bs=512 seek=3 conv=fsync 2>/dev/null && echo writing;
+	    i=0; while [ $i -lt 5000 ]; do
+		dd if=/dev/urandom of=/dev/vda bs=64k count=1 seek=$(( (i * 37) % 1000 + 1 )) conv=fsync 2>/dev/null; i=$((i + 1));
+	    done'
+	k9cmd="HUTCH_HOME=$u/home exec timeout -s KILL $VM_TIMEOUT $HUTCH vm run --name k9 --disk $u/base.raw,overlay -- sh -c '$k9'"
+	if [ -n "$as_user" ]; then $as_user "$k9cmd" >"$t/out" 2>"$t/err" &
+	else sh -c "$k9cmd" >"$t/out" 2>"$t/err" & fi
+	i=0
+	while [ $i -lt 600 ] && ! grep -q "^writing" "$t/out"; do sleep 0.1; i=$((i + 1)); done
+	sleep 3
+	owner=$(stat -c %U "/proc/$(pidof hutch)" 2>/dev/null)
+	kill -KILL $(pidof hutch) 2>/dev/null
+	wait
+	ov=$u/home/vms/k9/disk0.qcow2
+	"$QEMU_IMG" check "$ov" >"$t/check" 2>&1
+	crc=$?
+	"$QEMU_IMG" convert -O raw "$ov" "$u/k9.raw" 2>>"$t/check"
+	got=$(dd if="$u/k9.raw" bs=512 skip=3 count=1 2>/dev/null | head -c 22)
+	clusters=$(stat -c %s "$ov")
+	if grep -q "^writing" "$t/out" && { [ $crc = 0 ] || [ $crc = 3 ]; } && [ "$got" = flushed-before-kill-77 ] &&
+		[ "$clusters" -gt $((8 * 65536)) ]; then ok disk-kill9
+	else fail disk-kill9 "guest $(grep -c '^writing' "$t/out") writing, qemu-img check status $crc: $(tr '\n' ' ' <"$t/check"), marker '$got', overlay $clusters bytes"; fi
+	echo "INFO disk-kill9 overlay $clusters bytes at the kill, qemu-img check status $crc"
+	if [ -z "$as_user" ]; then echo "CHECK disk-unprivileged skip the checks run unprivileged already (L1_AS_NOBODY)"
+	elif [ "$owner" = nobody ] && grep -q "^writing" "$t/out" && [ "$(stat -c %U "$ov")" = nobody ]; then ok disk-unprivileged
+	else fail disk-unprivileged "the VMM ran as '$owner', the overlay is $(stat -c %U "$ov" 2>&1)'s"; fi
+	[ -z "$as_user" ] || chmod "$kvm_mode" /dev/kvm
+	rm -rf "$u"
+else
+	echo "CHECK disk-kill9 skip no qemu-img in here"
+	echo "CHECK disk-unprivileged skip no qemu-img in here"
+fi
+
+# A hostile driver (hutch-probe virtio, src/guest/probe_virtio.c) on the disk's
+# virtio-mmio device: bad queue sizes, rings outside RAM, looping and over-long
+# chains, bad indices; every case gets NEEDS_RESET, the VMM counts them and
+# goes on, and the kernel's own driver, bound again, reads the disk.
+printf hostile-guest-disk-ok | dd of="$t/raw.img" bs=512 seek=2048 conv=notrunc 2>/dev/null
+vm --trace-io --disk "$t/raw.img" -- sh -c 'hutch-probe virtio; echo probe-rc=$?;
+	for d in /sys/bus/platform/devices/LNRO0005:*; do echo "${d##*/}" >/sys/bus/platform/drivers/virtio-mmio/bind; done;
+	i=0; while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done;
+	dd if=/dev/vda bs=512 skip=2048 count=1 2>/dev/null | head -c 21; echo'
+events=$(grep -E "^hutch: vm: vda: virtio events:" "$t/err")
+n=$(echo "$events" | sed -E 's/.*events: ([0-9]+) broken queue, ([0-9]+) bad queue config.*/\1 \2/')
+if [ "$(rc)" = 0 ] && grep -q "^probe-rc=0$" "$t/out" && grep -q "^hostile-guest-disk-ok$" "$t/out" &&
+	grep -qE "^virtio-probe ([0-9]+) of \1 cases caught$" "$t/out" &&
+	grep -q "^virtio-probe device 2 " "$t/out" && [ $(( ${n% *} + ${n#* } )) -ge 13 ]; then ok hostile-guest
+else fail hostile-guest "rc $(rc), events '$events'"; fi
+echo "INFO hostile-guest $events"

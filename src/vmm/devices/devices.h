@@ -23,4 +23,7 @@ struct device *i8042_create(const struct vm_services *vm);
 #define ACPI_SLEEP_PORT 0x3c0
 struct device *acpi_pm_create(const struct vm_services *vm);
 
+/* virtio-rng on virtio-mmio: guest entropy from the host's getrandom(). NULL with err. */
+struct device *virtio_rng_create(const struct vm_services *vm, struct error *err);
+
 #endif

@@ -48,7 +48,10 @@ struct virtio_device_ops {
 	 * queues started. Non-zero refuses (the device is marked NEEDS_RESET).
 	 */
 	int (*activate)(void *priv, struct virtio_dev *vdev);
-	/* The driver notified queue q; called from the VM's event loop. */
+	/*
+	 * The driver notified queue q; called from the VM's event loop (or a
+	 * vCPU thread) with the device's lock held, like every callback here.
+	 */
 	void (*notify)(void *priv, struct virtio_dev *vdev, unsigned q);
 	/* The driver reset the device: drop in-flight state. May be NULL. */
 	void (*reset)(void *priv);
@@ -83,5 +86,45 @@ void virtio_interrupt(struct virtio_dev *vdev, unsigned q);
  * the device NEEDS_RESET and stop serving it until the driver resets it.
  */
 void virtio_broken(struct virtio_dev *vdev, unsigned q, enum virtq_error why);
+
+/*
+ * The device's lock (recursive), held around every register access and
+ * callback. A device type that pops or pushes chains outside its callbacks
+ * (an I/O thread) holds it around those calls: a reset from a vCPU may
+ * otherwise take the queue away in the middle of one.
+ */
+void virtio_lock(struct virtio_dev *vdev);
+void virtio_unlock(struct virtio_dev *vdev);
+
+/* Device status bits (virtio 1.x section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/*
+ * What a driver did against the rules, counted per device since it was
+ * made (resets do not clear them); the first one of all is logged.
+ */
+struct virtio_events {
+	unsigned long broken;	     /* virtio_broken(): a queue's rules, a refused activate */
+	unsigned long bad_queue;     /* a queue's rings refused at DRIVER_OK (virtq_start) */
+	unsigned long frozen_writes; /* queue or feature registers written when they are final */
+	unsigned long bad_features;  /* FEATURES_OK refused: no VERSION_1, or bits not offered */
+	unsigned long bad_status;    /* a status write out of order or clearing bits */
+	unsigned long bad_access;    /* a register access of the wrong size, place or direction */
+	enum virtq_error last_error; /* the latest queue error, VIRTQ_OK if none */
+};
+
+/* The transport state of a device virtio_mmio_create() made (its priv). */
+struct virtio_dev *virtio_of(struct device *dev);
+
+/* Its events so far (a snapshot). */
+struct virtio_events virtio_events(struct virtio_dev *vdev);
+
+/* The device status register as the driver would read it. */
+uint32_t virtio_status(struct virtio_dev *vdev);
 
 #endif
