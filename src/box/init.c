@@ -223,12 +223,6 @@ void box_init_main(struct box_init *init)
 	 * Each program gets its stdio from its own run. Holding the creating
 	 * run's would keep a pipe reading it open while others still run.
 	 */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		close(null);
-	}
+	stdio_to_null();
 	box_loop(init, notify_fd);
 }

@@ -324,13 +324,7 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 		keep_fds[nkeep++] = nb->keep_fds[i];
 	close_all_but(keep_fds, nkeep);
 	/* Nor the run's stdio: a pipe reading hutch's output ends when hutch does. */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		close(null);
-	}
+	stdio_to_null();
 	/*
 	 * The rules last, while PID 1 builds the box (libnftables takes 15-30
 	 * ms here): the run waits for them before any program starts.

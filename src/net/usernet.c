@@ -88,13 +88,7 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 	if (dup2(sock, 3) < 0)
 		_exit(1);
 	close_range(4, ~0U, 0);
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
+	stdio_to_null();
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);

@@ -13,10 +13,7 @@ load helpers
 
 setup_file()
 {
-	# As Debian's udev does; this machine has none (DESIGN-NOTES section 5).
-	if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ]; then
-		chmod 0666 /dev/net/tun
-	fi
+	tun_open_to_all
 }
 
 setup()

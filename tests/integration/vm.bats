@@ -499,32 +499,34 @@ make_overlay()
 	[ "$(ls "$HUTCH_HOME/vms/default")" = "$(printf 'disk0.base\ndisk0.qcow2')" ]
 }
 
+# with_write_lock FILE COMMAND...: COMMAND while another process holds a
+# POSIX write lock on FILE, as another writer would (it conflicts with
+# hutch's OFD lock); at most 30 s.
+with_write_lock()
+{
+	local file=$1 locker i
+	shift
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
+		"$file" >"$VMDIR/lock.out" &
+	locker=$!
+	for i in $(seq 50); do grep -q locked "$VMDIR/lock.out" && break; sleep 0.1; done
+	"$@"
+	kill "$locker"
+	wait "$locker" || true
+}
+
 @test "--disk ,overlay: an overlay another program has open is refused, unchanged" {
 	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
 	disk_setup
 	make_overlay default 0 "$VMDIR/disk.raw"
 	local ov=$HUTCH_HOME/vms/default/disk0.qcow2 sum
 	sum=$(sha256sum <"$ov")
-	# A POSIX lock, as another writer holds it (it conflicts with hutch's OFD lock).
-	python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
-		"$ov" >"$VMDIR/lock.out" &
-	local locker=$! i
-	for i in $(seq 50); do grep -q locked "$VMDIR/lock.out" && break; sleep 0.1; done
-	vm_run --disk "$VMDIR/disk.raw,overlay" -- true
-	kill "$locker"
-	wait "$locker" || true
+	with_write_lock "$ov" vm_run --disk "$VMDIR/disk.raw,overlay" -- true
 	expect_refused_with "disk image '$ov' is in use: another program has it open"
 	[ "$(sha256sum <"$ov")" = "$sum" ]
 	# Its base, written by another program, cannot be an overlay's base meanwhile.
-	python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
-		"$VMDIR/disk.raw" >"$VMDIR/lock2.out" &
-	locker=$!
-	for i in $(seq 50); do grep -q locked "$VMDIR/lock2.out" && break; sleep 0.1; done
-	vm_run --name two --disk "$VMDIR/disk.raw,overlay" -- true
-	kill "$locker"
-	wait "$locker" || true
+	with_write_lock "$VMDIR/disk.raw" vm_run --name two --disk "$VMDIR/disk.raw,overlay" -- true
 	expect_refused_with "disk image '$VMDIR/disk.raw' is in use: another program has it open for writing"
 	[ ! -e "$HUTCH_HOME/vms/two" ]
 }
