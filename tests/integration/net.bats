@@ -144,6 +144,20 @@ no_pasta_within() {
 	[ "${lines[8]}" = "no pasta left" ]
 }
 
+@test "a run that joins an idle box with --publish gets the host's port again" {
+	require_pasta
+	INET_SERVE=no inet '
+		probe() { H run -b pub --publish 18094:80 -- bash -c "$(declare -f pastas); cut -d\" \" -f22 /proc/1/stat; echo pastas \$(pastas)"; }
+		probe; probe
+		no_pasta_within 50 && echo "no pasta left"'
+	expect_status 0
+	[ "${#lines[@]}" -eq 5 ] || { echo "$output"; false; }
+	# The second run joined the box: its new pasta bound the port the first one held.
+	[ "${lines[0]}" = "${lines[2]}" ] || { echo "not the same box: $output"; false; }
+	[ "${lines[1]}" = "pastas 1" ] && [ "${lines[3]}" = "pastas 1" ]
+	[ "${lines[4]}" = "no pasta left" ]
+}
+
 @test "pasta ends with the box, also when hutch is killed with SIGKILL" {
 	require_pasta
 	inet '
