@@ -94,18 +94,22 @@ no_pasta_within() {
 	expect_output $'lo\nunreachable\npastas: 0'
 }
 
-@test "the host's loopback is unreachable from the box, also at the gateway; --host-port opens one port" {
+@test "the host's loopback is unreachable from the box, over IPv4 and IPv6, also at the gateway; --host-port opens one port" {
 	require_pasta
 	inet '
 		python3 -m http.server --bind 127.0.0.1 18081 > /dev/null 2>&1 &
 		python3 -m http.server --bind 127.0.0.1 18082 > /dev/null 2>&1 &
-		for _ in $(seq 100); do [ "$(ss -ltn | grep -c ":1808[12] ")" -eq 2 ] && break; sleep 0.05; done
+		python3 -m http.server --bind ::1 18083 > /dev/null 2>&1 &
+		for _ in $(seq 100); do [ "$(ss -ltn | grep -c ":1808[123] ")" -eq 3 ] && break; sleep 0.05; done
 		try() { timeout "${3:-3}" bash -c "exec 3<> /dev/tcp/$1/$2" 2> /dev/null && echo "$1:$2 open" || echo "$1:$2 shut"; }
-		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081 1; try 10.99.0.2 18081"
-		H run --host-port 18081 -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 127.0.0.1 18082"'
+		try 127.0.0.1 18081; try ::1 18083
+		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081 1; try 10.99.0.2 18081
+			try ::1 18083; try fd99::fe 18083 1; try fd99::2 18083"
+		H run --host-port 18081 -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 127.0.0.1 18082; try ::1 18083"'
 	expect_status 0
-	expect_output "$(printf '%s\n' '127.0.0.1:18081 shut' '10.99.0.254:18081 shut' \
-		'10.99.0.2:18081 shut' '127.0.0.1:18081 open' '127.0.0.1:18082 shut')"
+	expect_output "$(printf '%s\n' '127.0.0.1:18081 open' '::1:18083 open' \
+		'127.0.0.1:18081 shut' '10.99.0.254:18081 shut' '10.99.0.2:18081 shut' '::1:18083 shut' 'fd99::fe:18083 shut' 'fd99::2:18083 shut' \
+		'127.0.0.1:18081 open' '127.0.0.1:18082 shut' '::1:18083 shut')"
 }
 
 @test "--publish reaches a server in the box, bound to the host's loopback only" {
