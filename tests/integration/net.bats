@@ -161,6 +161,7 @@ no_pasta_within() {
 @test "a run joins a running --net user box with --net user only: --allow or --net none is refused" {
 	require_pasta
 	inet '
+		: > first
 		H run -b busy --net user -- sh -c "echo up; while [ ! -e done ]; do sleep 0.05; done; echo first-done" > first &
 		run=$!
 		for _ in $(seq 100); do grep -q up first && break; sleep 0.05; done
