@@ -304,3 +304,19 @@ no_pasta_within() {
 	expect_status 0
 	expect_output $'Operation not permitted\npasta lives\nOperation not permitted\npasta lives under --root'
 }
+
+@test "no box opens a vsock socket, which no network namespace confines, not even under --root" {
+	local try='import socket
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    print("vsock open")
+except OSError as e:
+    print("vsock:", e.strerror)'
+	python3 -c "$try" | grep -qx "vsock open" || skip "this kernel has no vsock to refuse"
+	local net
+	for net in "" "--net user" "--root --net user" "--seccomp strict"; do
+		run -0 "$HUTCH" run $net -- python3 -c "$try"
+		[ "$output" = "vsock: Address family not supported by protocol" ] ||
+			{ echo "hutch run $net: $output"; false; }
+	done
+}
