@@ -119,16 +119,15 @@ static bool end_for(const struct box_init *init, const struct request *req, bool
  */
 static bool differs(const struct box_init *init, const struct request *req, int conn)
 {
-	char msg[512], net[400];
+	char msg[512] = "another policy (its --hide, --read-only, --direct, --deny-exec, "
+			"--seccomp or limits are not this run's)";
+	char net[400];
 
 	if (req->policy_hash == init->policy_hash && req->net_hash == init->net_hash)
 		return false;
 	if (req->net_hash != init->net_hash) {
 		policy_net_describe(init->policy, net, sizeof(net));
 		snprintf(msg, sizeof(msg), "another network (%s)", net);
-	} else {
-		snprintf(msg, sizeof(msg), "another policy (its --hide, --read-only, --direct, "
-			 "--deny-exec, --seccomp or limits are not this run's)");
 	}
 	control_send(conn, CONTROL_DIFFERS, msg, strlen(msg), NULL, 0);
 	return true;

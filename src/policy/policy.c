@@ -122,7 +122,10 @@ void policy_net_describe(const struct policy *p, char *buf, size_t len)
 	if (!len)
 		return;
 	/* --allow is --net user, limited to what it names: say the one that was given. */
-	snprintf(buf, len, "%s", p->net != NET_USER ? "--net none" : p->allow.n ? "" : "--net user");
+	if (p->net != NET_USER)
+		snprintf(buf, len, "--net none");
+	else
+		snprintf(buf, len, "%s", p->allow.n ? "" : "--net user");
 	off = strlen(buf);
 	describe_words(buf, len, &off, "--allow", &p->allow);
 	describe_words(buf, len, &off, "--publish", &p->publish);
