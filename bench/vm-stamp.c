@@ -13,6 +13,8 @@
  * every T ms until the VMM exits, and RM, DM and GM are the largest Rss,
  * Private_Dirty outside guest RAM and guest Rss seen (else those of the one
  * sample). VM_STAMP_OUT=FILE keeps what the VMM printed on stdout in FILE.
+ * VM_STAMP_TIMEOUT_S=S kills the VMM (SIGKILL) S seconds after its start:
+ * an L2 guest of the L1 bench can hang (docs/vm.md, "Known flakes").
  *
  *   vm-stamp GUEST_MIB SAMPLE_MS VMM [ARG...]
  *
@@ -80,6 +82,9 @@ int main(int argc, char **argv)
 	struct sample first_sample = {0}, max = {0}, s;
 	double t0, first = -1, sample_at = -1, sample_ms, every_ms = 0;
 	const char *every = getenv("VM_STAMP_EVERY_MS"), *keep = getenv("VM_STAMP_OUT");
+	const char *limit = getenv("VM_STAMP_TIMEOUT_S");
+	double timeout_ms = limit ? strtod(limit, NULL) * 1e3 : 0;
+	int killed = 0;
 	int out[2], st, keep_fd = -1;
 	int sampled = 0;
 	pid_t pid;
@@ -128,6 +133,10 @@ int main(int argc, char **argv)
 			}
 			if (n == 0)
 				break;
+		}
+		if (timeout_ms > 0 && !killed && now_ms() - t0 >= timeout_ms) {
+			kill(pid, SIGKILL);
+			killed = 1;
 		}
 		if ((!sampled || every_ms > 0) && sample_at >= 0 && now_ms() - t0 >= sample_at) {
 			sample_rss(pid, guest, &s);
