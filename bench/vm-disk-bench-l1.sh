@@ -1,5 +1,6 @@
 # Inside the L1 bench guest (see bench/vm-disk-bench.sh; the first lines of
-# this script, added there, set N, STAMP, TOOLS, FIO_DEPTH, FIO_RUNTIME):
+# this script, added there, set N, STAMP, TOOLS, FIO_DEPTH, FIO_RUNTIME,
+# BOOT_TIMEOUT, ORDER):
 # boot the same kernel and initramfs with the same two disks N times with
 # hutch and with QEMU's microvm, both under the real KVM of this guest, on a
 # raw disk and on a qcow2 overlay, and print one RESULT line per boot.
@@ -7,6 +8,7 @@ N=${N:-3}
 STAMP=${STAMP:-/l1/vm-stamp}
 FIO_DEPTH=${FIO_DEPTH:-16}
 FIO_RUNTIME=${FIO_RUNTIME:-10}
+ORDER=${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2}
 MEM=256
 K=/l1/vm/vmlinuz
 CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off 8250.nr_uarts=2 i8042.noaux i8042.nomux i8042.dumbkbd i8042.nopnp quiet loglevel=1"
@@ -77,18 +79,31 @@ qemu_boot() {
 		-device virtio-blk-device,drive=d1 -device virtio-rng-device
 }
 
+one() {
+	case $1 in
+	hutch:raw)
+		boot hutch raw /l1/hutch vm run --memory ${MEM}M --timings \
+			--disk $D/raw.img,format=raw --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD" ;;
+	qemu:raw)
+		qemu_boot raw $D/raw.img raw ;;
+	hutch:qcow2)
+		# A fresh overlay each boot: hutch makes it in its store, qemu-img before QEMU starts.
+		rm -rf $HUTCH_HOME
+		boot hutch qcow2 /l1/hutch vm run --memory ${MEM}M --timings --name bench \
+			--disk $D/base.qcow2,overlay --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD"
+		rm -rf $HUTCH_HOME ;;
+	qemu:qcow2)
+		rm -f $D/overlay.qcow2
+		qemu-img create -q -f qcow2 -b $D/base.qcow2 -F qcow2 $D/overlay.qcow2
+		qemu_boot qcow2 $D/overlay.qcow2 qcow2
+		rm -f $D/overlay.qcow2 ;;
+	esac
+}
+
+# ORDER: the boots of one round, in turn (bench/vm-disk-bench.sh).
+echo "INFO order of each round: $ORDER"
 i=0
 while [ $i -lt "$N" ]; do
 	i=$((i + 1))
-	boot hutch raw /l1/hutch vm run --memory ${MEM}M --timings \
-		--disk $D/raw.img,format=raw --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD"
-	qemu_boot raw $D/raw.img raw
-	# A fresh overlay each boot: hutch makes it in its store, qemu-img before QEMU starts.
-	rm -rf $HUTCH_HOME
-	boot hutch qcow2 /l1/hutch vm run --memory ${MEM}M --timings --name bench \
-		--disk $D/base.qcow2,overlay --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD"
-	rm -f $D/overlay.qcow2
-	qemu-img create -q -f qcow2 -b $D/base.qcow2 -F qcow2 $D/overlay.qcow2
-	qemu_boot qcow2 $D/overlay.qcow2 qcow2
-	rm -rf $HUTCH_HOME $D/overlay.qcow2
+	for b in $ORDER; do one $b; done
 done
