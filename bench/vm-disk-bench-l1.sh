@@ -1,6 +1,6 @@
 # Inside the L1 bench guest (see bench/vm-disk-bench.sh; the first lines of
 # this script, added there, set N, STAMP, TOOLS, FIO_DEPTH, FIO_RUNTIME,
-# BOOT_TIMEOUT, ORDER):
+# BOOT_TIMEOUT, ORDER, SETTLE):
 # boot the same kernel and initramfs with the same two disks N times with
 # hutch and with QEMU's microvm, both under the real KVM of this guest, on a
 # raw disk and on a qcow2 overlay, and print one RESULT line per boot.
@@ -101,9 +101,11 @@ one() {
 }
 
 # ORDER: the boots of one round, in turn (bench/vm-disk-bench.sh).
-echo "INFO order of each round: $ORDER"
+echo "INFO order of each round: $ORDER; ${SETTLE:-0} s of quiet before each boot"
 i=0
 while [ $i -lt "$N" ]; do
 	i=$((i + 1))
-	for b in $ORDER; do one $b; done
+	# SETTLE seconds of quiet before each boot: a boot right after a raw-disk
+	# boot came out seconds slower, whichever VMM (docs/benchmarks.md).
+	for b in $ORDER; do sync; sleep "${SETTLE:-0}"; one $b; done
 done

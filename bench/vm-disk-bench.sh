@@ -18,7 +18,8 @@
 # second, read-only disk (an ext4 image made here), attached to every boot.
 #
 # ORDER sets the boots of each round, in turn (default "hutch:raw qemu:raw
-# hutch:qcow2 qemu:qcow2"). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
+# hutch:qcow2 qemu:qcow2"), SETTLE the seconds of quiet in L1 before each
+# boot (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
 # the medians. Prints a summary table (medians and ranges of the boots that
 # ended with status 0) for docs/benchmarks.md and keeps the raw log in
 # bench/vm-disk-bench.log.
@@ -56,7 +57,7 @@ rm -rf "$tmp/tools"
 
 {
 	echo "N=$N STAMP=$tmp/vm-stamp TOOLS=$tmp/tools.ext4 FIO_DEPTH=$FIO_DEPTH FIO_RUNTIME=$FIO_RUNTIME BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}"
-	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2}'"
+	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2}' SETTLE=${SETTLE:-20}"
 	echo "FIO_VERSION='$(fio --version)'"
 	cat bench/vm-disk-bench-l1.sh
 } >"$tmp/run.sh"
