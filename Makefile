@@ -18,8 +18,9 @@ HUTCH_PKGS += inih jansson
 HUTCH_PKGS += libseccomp
 
 # Every .c under src/ belongs to hutch except the guest side of the VM,
-# which is built by its own rules (static, for inside the guest).
-SRCS := $(shell find src -name '*.c' -not -path 'src/guest/*' | sort)
+# which is built by its own rules (static, for inside the guest), and the
+# helpers hutch runs (src/libexec/, below).
+SRCS := $(shell find src -name '*.c' -not -path 'src/guest/*' -not -path 'src/libexec/*' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 # libhutch.a: the box, its policy, its network and what they stand on, for
 # every front end: the CLI, the unit tests, later an OCI runtime and the
@@ -41,7 +42,15 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 .PHONY: all unit helpers check check-unit check-integration clean format man install uninstall
 
-all: $(BUILD)/hutch
+all: $(BUILD)/hutch $(BUILD)/hutch-nft
+
+# hutch-nft loads --allow's rules through libnftables (Debian libnftables-dev),
+# which Debian ships shared only: a small dynamic helper beside the static
+# hutch (src/net/nft.h), found next to it or in PREFIX/lib/hutch.
+$(BUILD)/hutch-nft: src/libexec/hutch-nft.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(HUTCH_CFLAGS) $(shell $(PKG_CONFIG) --cflags libnftables) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs libnftables)
 
 -include $(wildcard src/*/*.mk)
 
@@ -110,6 +119,8 @@ INSTALL ?= install
 install: all man
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 0755 $(BUILD)/hutch $(DESTDIR)$(PREFIX)/bin/hutch
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/lib/hutch
+	$(INSTALL) -m 0755 $(BUILD)/hutch-nft $(DESTDIR)$(PREFIX)/lib/hutch/hutch-nft
 	$(INSTALL) -m 0644 completions/hutch.bash $(DESTDIR)$(BASHCOMPDIR)/hutch
 	for page in $(notdir $(MAN_PAGES)); do \
 		sect=$${page##*.}; \
@@ -129,6 +140,7 @@ install: all man
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/hutch $(DESTDIR)$(BASHCOMPDIR)/hutch
+	rm -f $(DESTDIR)$(PREFIX)/lib/hutch/hutch-nft
 	for page in $(notdir $(MAN_PAGES)); do \
 		rm -f $(DESTDIR)$(MANDIR)/man$${page##*.}/$$page || exit 1; \
 	done

@@ -162,8 +162,131 @@ commit()
 	rm -rf "${root:?}/run"* "${root:?}/cp"* "${root:?}/old"* "$HUTCH_HOME"
 }
 
+# --net user: start-up against a box without network and the peers' pair,
+# pasta and bwrap, the way people combine them; then TCP throughput.
+net()
+{
+	local bw='bwrap --unshare-all --share-net --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp'
+	local cmds=(
+		-n 'hutch run --net user' "$HUTCH run --net user -- true"
+		-n 'hutch run' "$HUTCH run -- true"
+		-n 'pasta + bwrap' "pasta --config-net -- $bw true"
+	)
+
+	if ! : 2> /dev/null <> /dev/net/tun; then
+		echo "bench: net needs /dev/net/tun usable by $(id -un) (as root: chmod 0666 /dev/net/tun)" >&2
+		exit 1
+	fi
+	printf '%s\n' "$(dpkg-query -W passt bubblewrap iperf3 slirp4netns hyperfine)" "$(uname -r)" \
+		> "$RESULTS/net-versions.txt"
+	"$HUTCH" run --net user -- true
+	# As startup() does: back to back, each run joins the box the run
+	# before left idle (a --net user run gets a fresh namespace and pasta
+	# all the same); after 1.2 s, each run builds a new box.
+	hf net-startup-back-to-back -N --warmup 10 --runs "$RUNS" "${cmds[@]}"
+	hf net-startup-new-box -N --warmup 3 --runs "$((RUNS / 2))" --prepare 'sleep 1.2' "${cmds[@]}"
+	net_throughput
+}
+
+# One client of iperf3 against the server on the host's 127.0.0.1:$port,
+# $secs seconds; prints the receiver's Gbit/s. $1 says where the client runs.
+NET_SRV=
+iperf_client()
+{
+	local where=$1 port=$2 secs=$3 bw gw out=$RESULTS/net-client.json fifo slirp rc=0
+	local c=(timeout 60 iperf3 -J -t "$secs" -p "$port" -c)
+
+	bw='bwrap --unshare-all --share-net --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp'
+	case $where in
+	native) "${c[@]}" 127.0.0.1 > "$out" || rc=$? ;;
+	hutch) "$HUTCH" run --net user --host-port "$port" -- "${c[@]}" 127.0.0.1 > "$out" || rc=$? ;;
+	# pasta's defaults forward the host's bound ports (-T auto) to the
+	# namespace's loopback and map its gateway address to the host's.
+	pasta-lo) pasta --config-net -- $bw "${c[@]}" 127.0.0.1 > "$out" || rc=$? ;;
+	pasta-gw)
+		gw=$(pasta --config-net -- ip -4 route show default | awk '{ print $3; exit }')
+		pasta --config-net -- $bw "${c[@]}" "$gw" > "$out" || rc=$?
+		;;
+	slirp*)
+		# The client waits (30 s at most) until slirp4netns has configured
+		# tap0; slirp4netns reaches the host's loopback at 10.0.2.2.
+		fifo=$RESULTS/net-ready
+		rm -f "$fifo"
+		mkfifo "$fifo"
+		unshare -Urn bash -c 'read -r -n 1 -t 30 _ < "$1" && exec "${@:2}"' _ "$fifo" \
+			"${c[@]}" 10.0.2.2 > "$out" &
+		local ns=$!
+		if [ "$where" = slirp-1500 ]; then
+			slirp4netns --configure --ready-fd=3 "$ns" tap0 3> "$fifo" > /dev/null 2>&1 &
+		else
+			slirp4netns --configure --mtu=65520 --ready-fd=3 "$ns" tap0 3> "$fifo" \
+				> /dev/null 2>&1 &
+		fi
+		slirp=$!
+		wait "$ns" || rc=$?
+		kill "$slirp" 2> /dev/null || true
+		wait "$slirp" 2> /dev/null || true
+		rm -f "$fifo"
+		;;
+	esac
+	if [ "$rc" -ne 0 ]; then
+		echo "bench: the iperf3 client ($where) failed, status $rc" >&2
+		exit 1
+	fi
+	jq '.end.sum_received.bits_per_second / 1e9' "$out"
+}
+
+# TCP from each client to one iperf3 server on the host's 127.0.0.1, at a
+# free port; NET_REPS rounds (default 7) of NET_SECS seconds (default 5)
+# each, the clients taking turns within a round.
+net_throughput()
+{
+	local reps=${NET_REPS:-7} secs=${NET_SECS:-5} port='' p i w gbps out=$RESULTS/net-throughput.txt
+	local where=(native hutch pasta-lo pasta-gw slirp-65520 slirp-1500)
+
+	for p in $(shuf -i 20000-60000 -n 20); do
+		ss -Htln "sport = :$p" | grep -q . && continue
+		iperf3 -s -B 127.0.0.1 -p "$p" > /dev/null 2>&1 &
+		NET_SRV=$!
+		trap 'kill "$NET_SRV" 2> /dev/null || true' EXIT
+		for i in $(seq 50); do
+			ss -Htln "sport = :$p" | grep -q . && break
+			kill -0 "$NET_SRV" 2> /dev/null || break
+			sleep 0.05
+		done
+		if ss -Htln "sport = :$p" | grep -q .; then
+			port=$p
+			break
+		fi
+		kill "$NET_SRV" 2> /dev/null || true
+		wait "$NET_SRV" 2> /dev/null || true
+	done
+	if [ -z "$port" ]; then
+		echo "bench: no iperf3 server could listen on 127.0.0.1" >&2
+		exit 1
+	fi
+	: > "$out"
+	for i in $(seq "$reps"); do
+		for w in "${where[@]}"; do
+			gbps=$(iperf_client "$w" "$port" "$secs")
+			printf '%s %s\n' "$w" "$gbps" >> "$out"
+		done
+	done
+	kill "$NET_SRV"
+	wait "$NET_SRV" 2> /dev/null || true
+	rm -f "$RESULTS/net-client.json"
+	echo "net: TCP to iperf3 on the host's 127.0.0.1:$port, $secs s a run; Gbit/s, median (range) of $reps"
+	for w in "${where[@]}"; do
+		awk -v w="$w" '$1 == w { print $2 }' "$out" | sort -g | awk -v w="$w" '{ a[NR] = $1 } END {
+			printf "%-12s %6.2f (%.2f-%.2f)\n", w, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR] }'
+	done | tee "$RESULTS/net-throughput.md"
+	jq -Rn 'reduce (inputs | split(" ")) as $r ({}; .[$r[0]] += [$r[1] | tonumber])' < "$out" \
+		> "$RESULTS/net-throughput.json"
+}
+
 case $WHAT in
 startup) startup ;;
+net) net ;;
 commit) commit ;;
 files) files ;;
 build) build ;;
@@ -174,9 +297,10 @@ all)
 	build
 	notify
 	commit
+	net
 	;;
 *)
-	echo "bench: unknown group '$WHAT' (startup, files, build, notify, commit, all)" >&2
+	echo "bench: unknown group '$WHAT' (startup, files, build, notify, commit, net, all)" >&2
 	exit 2
 	;;
 esac

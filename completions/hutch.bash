@@ -192,7 +192,7 @@ _hutch()
 {
 	local cur prev words cword split
 	local commands="run shell list diff commit reset rm log vm help version"
-	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec
+	local run_valued="-b --box -p --profile --hide --read-only --direct --deny-exec --allow
 		--seccomp --memory --cpus --pids --timeout --max-file-size --max-open-files
 		--net --publish --host-port"
 	local run_flags="-r --root --no-default-hide --private-tmp -v --verbose -h --help"

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "box/tty.h"
 #include "box/userns.h"
 #include "net/net.h"
+#include "net/pasta.h"
 #include "policy/eventlog.h"
 #include "policy/limits.h"
 #include "common/cleanup.h"
@@ -94,6 +96,8 @@ int box_open(struct box *box, const struct box_start *start, struct error *err)
 		.log_fd = -1,
 		.sfd = -1,
 		.init = -1,
+		.keeper = -1,
+		.keeper_sock = -1,
 		.mounted = -1,
 		.ns_fds = {-1, -1},
 		.conn = -1,
@@ -152,6 +156,84 @@ static int listen_box(int box_dirfd, struct error *err)
 	return steal_fd(&fd);
 }
 
+struct net_clone {
+	struct box *box;
+	struct box_init *init;
+};
+
+static int net_write_maps(pid_t pid, bool outer, void *arg, struct error *err)
+{
+	struct net_clone *c = arg;
+
+	/* U1 maps the caller as itself; the box's own namespace as any box's. */
+	return userns_write_maps(pid, getuid(), getgid(), !outer && c->box->start.as_root, err);
+}
+
+static void net_child(void *arg)
+{
+	struct net_clone *c = arg;
+
+	close(c->box->conn);
+	box_init_main(c->init);
+}
+
+static void net_log(void *arg, const char *event, const char *args_json, const char *verdict,
+		    const char *why)
+{
+	struct net_clone *c = arg;
+
+	eventlog_write(c->box->log_fd, getpid(), event, args_json, verdict, why);
+}
+
+/*
+ * With --allow, PID 1 is started by the keeper of the box's network, in a
+ * user namespace nested in the one owning that network (net/net.h); its
+ * id maps are written by then.
+ */
+static pid_t clone_init_net(struct box *box, struct box_init *init, struct error *err)
+{
+	const struct strlist *allow = &box->start.policy->allow;
+	_cleanup_free_ struct allow_rule *rules = xcalloc(allow->n, sizeof(*rules));
+	struct net_clone c = {.box = box, .init = init};
+	struct netns_box nb = {
+		.clone_flags = BOX_CLONE_FLAGS,
+		.cgroup_fd = box->limits.cgroup_fd,
+		.as_root = box->start.as_root,
+		.rules = rules,
+		.nrules = allow->n,
+		.write_maps = net_write_maps,
+		.child = net_child,
+		.log = net_log,
+		.arg = &c,
+		.keep_fds = &box->log_fd,
+		.nkeep = 1,
+	};
+
+	const struct policy *p = box->start.policy;
+	struct pasta_config cfg;
+	pid_t pid;
+
+	for (size_t i = 0; i < allow->n; i++) {
+		if (allow_parse(allow->v[i], &rules[i], err) < 0)
+			return -1;
+		init->net_names |= rules[i].kind == ALLOW_NAME;
+	}
+	/* --allow implies --net user (policy_build), limited to what it names. */
+	if (p->net == NET_USER) {
+		if (pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v,
+				       p->host_port.n, err) < 0) {
+			pasta_config_release(&cfg);
+			return -1;
+		}
+		nb.pasta = &cfg;
+	}
+	init->net_made = true;
+	pid = netns_clone_box(&nb, &box->keeper, &box->keeper_sock, err);
+	if (nb.pasta)
+		pasta_config_release(&cfg);
+	return pid;
+}
+
 /* Make PID 1 in its namespaces (and its cgroup); it runs box_init_main(). */
 static pid_t clone_init(struct box *box, int listener, int init_sock, struct error *err)
 {
@@ -177,6 +259,8 @@ static pid_t clone_init(struct box *box, int listener, int init_sock, struct err
 	};
 	pid_t pid;
 
+	if (s->policy->allow.n)
+		return clone_init_net(box, &init, err);
 	if (box->limits.cgroup_fd >= 0) {
 		/*
 		 * Born in its cgroup: the box's cgroup namespace is then rooted
@@ -268,7 +352,9 @@ enum box_step box_create(struct box *box, struct error *err)
 	/* PID 1 listens now: later runs may queue up to join. */
 	close_fd(&box->setup);
 
-	if (userns_write_maps(box->init, getuid(), getgid(), s->as_root, err) < 0 ||
+	/* The keeper of an --allow box's network wrote them already. */
+	if ((box->keeper < 0 &&
+	     userns_write_maps(box->init, getuid(), getgid(), s->as_root, err) < 0) ||
 	    limits_attach(&box->limits, box->init, err) < 0)
 		return abort_create(box, err);
 	/* 'M': PID 1 may plan and mount all but the box's layers... */
@@ -284,6 +370,9 @@ enum box_step box_create(struct box *box, struct error *err)
 		return abort_create(box, err);
 	if (send(box->conn, &(char){CONTROL_LAYERS}, 1, MSG_NOSIGNAL) != 1)
 		return init_exited(box);
+	/* --allow: no program starts before the rules are in force. */
+	if (box->keeper_sock >= 0 && netns_rules_wait(&box->keeper_sock, err) < 0)
+		return abort_create(box, err);
 	return BOX_OK;
 }
 
@@ -466,13 +555,32 @@ int box_teardown(struct box *box, enum box_step last, struct error *err)
 	return -1;
 }
 
+/*
+ * The keeper ends once PID 1 has, having logged the box's last denials:
+ * wait for that (briefly), so that they are in the log when hutch returns.
+ */
+static void box_keeper_reap(pid_t keeper)
+{
+	_cleanup_close_ int pidfd = pidfd_open(keeper, 0);
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+	if (pidfd >= 0 && poll(&p, 1, 1000) <= 0)
+		kill(keeper, SIGKILL);
+	while (waitpid(keeper, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 void box_close(struct box *box)
 {
-	int *fds[] = {&box->conn,  &box->pidfd,  &box->master, &box->timer, &box->setup,
-		      &box->mounted, &box->sfd,  &box->log_fd, &box->running, &box->dirfd};
+	int *fds[] = {&box->conn,  &box->pidfd,  &box->master, &box->timer,
+		      &box->setup, &box->mounted, &box->sfd,  &box->log_fd,
+		      &box->running, &box->dirfd, &box->keeper_sock};
 
 	cleanup_pidp(&box->init);
 	box_ns_close(box->ns_fds);
+	if (box->keeper > 0)
+		box_keeper_reap(box->keeper);
+	box->keeper = -1;
 	if (box->limits_held)
 		limits_release(&box->limits);
 	box->limits_held = false;

@@ -65,6 +65,8 @@ struct box {
 	char *cwd;
 	/* box_create() */
 	pid_t init;             /* the box's PID 1 when this run made it, else -1 */
+	pid_t keeper;           /* with --allow: the keeper of its network (net/net.h), else -1 */
+	int keeper_sock;        /* to the keeper, until its rules are in force */
 	struct limits limits;
 	bool limits_held;       /* limits to release (not handed over) */
 	int mounted;            /* the "mounted" lock */

@@ -53,12 +53,7 @@ void box_hand_over_unmount(pid_t init, int mounted_lock, int box_dirfd, struct l
 	/* Closed below with the rest; its number may be one of the fds kept. */
 	limits->cgroup_fd = -1;
 	/* Hold nothing of the caller's: a pipe reading hutch's output ends now. */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-	}
+	stdio_to_null();
 	/* Kept as fds 3 (the lock), 4, 5, and 6 and 7 when the namespaces are open. */
 	bool ns = ns_fds[0] >= 0 && ns_fds[1] >= 0;
 	int keep[] = {mounted_lock, pidfd, box_dirfd, ns_fds[0], ns_fds[1]};

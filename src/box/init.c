@@ -25,6 +25,7 @@
 #include "box/control.h"
 #include "box/init.h"
 #include "box/init_internal.h"
+#include "net/dns.h"
 #include "net/net.h"
 #include "net/pasta.h"
 #include "box/fsplan.h"
@@ -118,7 +119,11 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 	char go;
 	int r;
 
-	run_thread(&net_tid, &net_threaded, net_thread, &net);
+	/* An --allow box's network is made outside it, where it is beyond the box's reach. */
+	if (init->net_made)
+		net_threaded = false;
+	else
+		run_thread(&net_tid, &net_threaded, net_thread, &net);
 	/* Read before anything is mounted: the store is below /home. */
 	r = mount_table_read(&p.mt, err);
 	if (r == 0) {
@@ -133,14 +138,15 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 	}
 	if (net_threaded)
 		pthread_join(net_tid, NULL);
-	if (net.fd < 0 && r == 0) {
+	if (net.fd < 0 && r == 0 && !init->net_made) {
 		*err = net.err;
 		r = -1;
 	}
 	built->net.keeper = -1;
-	if (r == 0 && net.fd >= 0 && init->policy->net == NET_USER)
+	/* With --allow the box's network is made, and pasta started, by the keeper outside. */
+	if (r == 0 && init->policy->net == NET_USER && !init->net_made)
 		r = net_user_start(init, net.fd, err);
-	if (r == 0 && setns(net.fd, CLONE_NEWNET) < 0)
+	if (r == 0 && net.fd >= 0 && setns(net.fd, CLONE_NEWNET) < 0)
 		r = error_set(err, errno, "cannot enter the box's network namespace");
 	if (net.fd >= 0)
 		close(net.fd);
@@ -155,8 +161,12 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	if (r == 0)
 		r = box_root_finish(&init->root, &p.plan, err);
+	if (r == 0 && init->net_names)
+		r = net_resolv_conf_mount("--allow: hutch's resolver, which answers the names allowed",
+					  DNS_STUB_ADDR, err);
 	if (r == 0 && built->net.keeper > 0)
-		r = net_resolv_conf_mount(err) < 0 ? -1 : usernet_ready(&built->net, err);
+		r = net_resolv_conf_mount("--net user: pasta forwards this to the host's resolver",
+					  NET_DNS_ADDR, err) < 0 ? -1 : usernet_ready(&built->net, err);
 	if (p.r == 0)
 		fsplan_release(&p.plan);
 	return r;
@@ -213,12 +223,6 @@ void box_init_main(struct box_init *init)
 	 * Each program gets its stdio from its own run. Holding the creating
 	 * run's would keep a pipe reading it open while others still run.
 	 */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		close(null);
-	}
+	stdio_to_null();
 	box_loop(init, notify_fd);
 }

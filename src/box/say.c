@@ -55,6 +55,10 @@ static void box_say_net(const char *name, const struct policy *p)
 		note("box '%s': network: the host's 127.0.0.1:%u is reachable", name,
 		     cfg.host_ports[i]);
 	pasta_config_release(&cfg);
+	/* --allow: everything else is refused by the kernel (net/net.h). */
+	for (size_t i = 0; i < p->allow.n; i++)
+		note("box '%s': network: limited to --allow %s%s", name, p->allow.v[i],
+		     i + 1 < p->allow.n ? "" : " (all else refused and logged; DNS: these names only)");
 }
 
 void box_say_policy(const char *name, const struct policy *p, const struct limits *limits)

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "net/allow.h"
 #include "net/pasta.h"
 #include "policy/policy.h"
 #include "common/banned.h"
@@ -30,6 +31,8 @@ static void run_help(void)
 	       "      --no-default-hide   do not hide ~/.ssh, ~/.aws and the other secrets\n"
 	       "      --private-tmp       give the box an empty /tmp of its own, not the host's\n"
 	       "      --deny-exec PATTERN do not let the box start programs matching PATTERN\n"
+	       "      --allow DEST        let the box connect to DEST only (repeatable): a DNS\n"
+	       "                          name, an address or a CIDR block ([IPv6]), :PORT or not\n"
 	       "      --net MODE          the box's network: none (loopback only, the default)\n"
 	       "                          or user (the host's network through pasta)\n"
 	       "      --publish [ADDR:]HOSTPORT:BOXPORT[/udp]\n"
@@ -66,6 +69,7 @@ enum {
 	OPT_MAX_FILE_SIZE,
 	OPT_MAX_OPEN_FILES,
 	OPT_PRIVATE_TMP,
+	OPT_ALLOW,
 	OPT_NET,
 	OPT_PUBLISH,
 	OPT_HOST_PORT,
@@ -102,6 +106,7 @@ int cmd_run(int argc, char **argv)
 		{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
 		{"max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES},
 		{"private-tmp", no_argument, NULL, OPT_PRIVATE_TMP},
+		{"allow", required_argument, NULL, OPT_ALLOW},
 		{"net", required_argument, NULL, OPT_NET},
 		{"publish", required_argument, NULL, OPT_PUBLISH},
 		{"host-port", required_argument, NULL, OPT_HOST_PORT},
@@ -152,6 +157,13 @@ int cmd_run(int argc, char **argv)
 				usage_error("run ", "option '--deny-exec' needs a pattern");
 			strlist_add(&cli.deny_exec, optarg);
 			break;
+		case OPT_ALLOW: {
+			struct allow_rule rule;
+			r = allow_parse(optarg, &rule, &err);
+			if (r == 0)
+				strlist_add(&cli.allow, optarg);
+			break;
+		}
 		case OPT_SECCOMP:
 			r = parse_seccomp(optarg, &cli.seccomp, &err);
 			seccomp_set = true;

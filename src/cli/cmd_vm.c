@@ -112,6 +112,8 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 	_cleanup_free_ char *dir = NULL, *kernel = NULL, *initrd = NULL;
 	struct vm_disk_spec disks[VMM_MAX_DISKS];
 	char *disk_paths[VMM_MAX_DISKS];
+	struct vm_store_made made;
+	bool started;
 	unsigned nr_disks = 0;
 	const char *name = VM_DEFAULT_NAME;
 	struct error err = {0};
@@ -183,13 +185,15 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 		if (!cfg.initrd)
 			cfg.initrd = initrd = default_asset(dir, "initramfs.cpio", "initramfs");
 	}
-	if (vm_disks_prepare(disks, nr_disks, name, &cfg, disk_paths, &err) < 0) {
+	if (vm_disks_prepare(disks, nr_disks, name, &cfg, disk_paths, &made, &err) < 0) {
 		error_print(&err);
 		return EXIT_HUTCH_FAILED;
 	}
-	status = vmm_run(&cfg, &err);
+	status = vmm_run(&cfg, &started, &err);
 	if (err.msg[0])
 		error_print(&err);
+	/* Refused before the guest ran: the overlays this run made go again. */
+	vm_disks_unmake(&made, !started);
 	for (unsigned i = 0; i < nr_disks; i++) {
 		free(disk_paths[i]);
 		vm_disk_spec_release(&disks[i]);

@@ -113,8 +113,39 @@ static char *recorded_base(const char *base_file, struct error *err)
 	return s;
 }
 
+/* The folders of path (and its parents, up to 3) that mkdir_p() would make. */
+static void note_missing_dirs(const char *path, struct vm_store_made *made)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	char *slash;
+
+	while (made->nr_dirs < ARRAY_SIZE(made->dirs) && access(p, F_OK) < 0 && errno == ENOENT) {
+		made->dirs[made->nr_dirs++] = xstrdup(p);
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+}
+
+void vm_disks_unmake(struct vm_store_made *made, bool undo)
+{
+	for (unsigned i = 0; i < made->nr_files; i++) {
+		if (undo)
+			unlink(made->files[i]);
+		free(made->files[i]);
+	}
+	for (unsigned i = 0; i < made->nr_dirs; i++) {
+		if (undo)
+			rmdir(made->dirs[i]);
+		free(made->dirs[i]);
+	}
+	made->nr_files = made->nr_dirs = 0;
+}
+
 int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *name,
-		     struct vmm_config *cfg, char **paths, struct error *err)
+		     struct vmm_config *cfg, char **paths, struct vm_store_made *made,
+		     struct error *err)
 {
 	_cleanup_free_ char *vmdir = NULL;
 	struct store store = {0};
@@ -123,6 +154,7 @@ int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *n
 	int ret = -1;
 	unsigned i;
 
+	memset(made, 0, sizeof(*made));
 	for (i = 0; i < n; i++)
 		paths[i] = NULL;
 	/* First every check, so that bad input leaves nothing behind. */
@@ -170,6 +202,8 @@ int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *n
 			_cleanup_free_ char *rec = xasprintf("%s\n", bases[i]);
 			_cleanup_close_ int fd = -1;
 
+			if (!made->nr_files)
+				note_missing_dirs(vmdir, made);
 			if (mkdir_p(vmdir, 0700, err) < 0)
 				goto out;
 			/* A stale overlay of a base no longer recorded: made again. */
@@ -179,10 +213,12 @@ int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *n
 			}
 			if (disk_create_overlay(paths[i], bases[i], s->format, err) < 0)
 				goto out;
+			made->files[made->nr_files++] = xstrdup(paths[i]);
 			fd = open(base_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (fd >= 0)
+				made->files[made->nr_files++] = xstrdup(base_file);
 			if (fd < 0 || write_all(fd, rec, strlen(rec)) < 0 || fsync(fd) < 0) {
 				error_set(err, errno, "cannot write '%s'", base_file);
-				unlink(paths[i]);
 				goto out;
 			}
 		}
@@ -200,6 +236,13 @@ int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *n
 	cfg->nr_disks = n;
 	ret = 0;
 out:
+	if (ret < 0) {
+		vm_disks_unmake(made, true);
+		for (i = 0; i < n; i++) {
+			free(paths[i]);
+			paths[i] = NULL;
+		}
+	}
 	for (i = 0; i < n; i++)
 		free(bases[i]);
 	store_release(&store);

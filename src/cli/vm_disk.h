@@ -28,13 +28,27 @@ void vm_disk_spec_release(struct vm_disk_spec *s);
 /* 1-64 of [A-Za-z0-9._+@-], not starting with '.' or '-'. */
 int vm_name_check(const char *name, struct error *err);
 
+/* What vm_disks_prepare() made in the VM's store, for vm_disks_unmake(). */
+struct vm_store_made {
+	char *files[2 * VMM_MAX_DISKS]; /* diskN.qcow2 and diskN.base */
+	char *dirs[3];                  /* the VM's folder, vms/, the store: deepest first */
+	unsigned nr_files, nr_dirs;
+};
+
 /*
  * Check every disk of specs (n <= VMM_MAX_DISKS) as it will be opened,
  * then make the overlays of VM name and fill cfg->disks; paths[] takes the
  * strings cfg points to (freed by the caller, n of them). Nothing is
- * created unless every disk passed.
+ * created unless every disk passed; *made lists what was.
  */
 int vm_disks_prepare(const struct vm_disk_spec *specs, unsigned n, const char *name,
-		     struct vmm_config *cfg, char **paths, struct error *err);
+		     struct vmm_config *cfg, char **paths, struct vm_store_made *made,
+		     struct error *err);
+
+/*
+ * Remove what *made lists (a VM refused before its guest ran has written
+ * nothing there), or with undo false only forget it; *made is released.
+ */
+void vm_disks_unmake(struct vm_store_made *made, bool undo);
 
 #endif

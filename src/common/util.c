@@ -320,3 +320,16 @@ invalid:
 			 "invalid %s '%.64s': use a whole number and a unit, e.g. 512K, 300M, 2G",
 			 what, s ? s : "");
 }
+
+void stdio_to_null(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0)
+		return;
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+}

@@ -43,6 +43,9 @@ int remove_tree(const char *path, struct error *err);
  */
 int remove_tree_at(int dfd, const char *name, dev_t dev);
 
+/* Point stdin, stdout and stderr at /dev/null (a child that must hold none of its caller's). */
+void stdio_to_null(void);
+
 /* A wait status as a shell reports it: the exit code, or 128+N for signal N. */
 int exit_status_code(int status);
 

@@ -1,17 +1,29 @@
 /*
  * The box's network: the network namespace its programs live in, and
- * what is set up in it. Today a box has only loopback (--net none); user-
- * mode networking through pasta and an nftables allow-list loaded from an
- * outer user namespace (issue 11, docs/architecture.md) set up the same
- * namespace further, before the box joins it.
+ * what is set up in it.
+ *
+ * --net none (the default): loopback only, in a namespace PID 1 makes in
+ * the box's user namespace (netns_create); nothing in it needs guarding.
+ *
+ * A box with an allow-list (--allow) gets two user namespaces instead of
+ * one: an outer one, U1, made by a hutch process outside the box's pid
+ * namespace (the keeper), which owns the box's network namespace and
+ * loads the rules into it; and the box's own, U2, nested in U1, in which
+ * PID 1 and every program live. A --root program has every capability in
+ * U2 and none in U1, so it cannot change the network namespace at all:
+ * no nft, no ip link/addr/route, no raw or packet socket, no SO_MARK, no
+ * setns into U1 (docs/architecture.md, DESIGN-NOTES section 5).
  */
 #ifndef HUTCH_NET_NET_H
 #define HUTCH_NET_NET_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "net/allow.h"
 
 /*
  * Make a new network namespace for the calling thread (unshare(2) acts on
@@ -31,6 +43,46 @@ int netns_renew(struct error *err);
 /* Bring up the loopback interface of the current network namespace. */
 int net_loopback_up(struct error *err);
 
+struct pasta_config;
+
+/* What netns_clone_box() needs of the box it starts. */
+struct netns_box {
+	uint64_t clone_flags; /* the box's namespaces, CLONE_NEWUSER among them, no NEWNET */
+	int cgroup_fd;        /* clone PID 1 into this cgroup, or -1 */
+	bool as_root;         /* --root: programs may bind ports below 1024 */
+	const struct pasta_config *pasta; /* connect the namespace through pasta, or NULL */
+	const struct allow_rule *rules;
+	size_t nrules;
+	/*
+	 * Write the id maps of pid's user namespace: U1's (outer, called by
+	 * the caller of netns_clone_box) or U2's (called in U1 by the keeper).
+	 */
+	int (*write_maps)(pid_t pid, bool outer, void *arg, struct error *err);
+	void (*child)(void *arg); /* PID 1's body: never returns */
+	/* An event for the box's log: the denials the kernel made. */
+	void (*log)(void *arg, const char *event, const char *args_json, const char *verdict,
+		    const char *why);
+	void *arg;
+	const int *keep_fds; /* fds of the caller's the keeper keeps (the log's) */
+	size_t nkeep;
+};
+
+/*
+ * Start the box's PID 1 as a child of the caller (CLONE_PARENT), in the
+ * structure above: a keeper process is forked, makes U1, gets its maps
+ * from the caller, makes the network namespace, loads the rules and
+ * clones PID 1 with nb->clone_flags; PID 1's maps are written when this
+ * returns, and *sock is for netns_rules_wait(). The keeper, another child of the caller (*keeper), then logs
+ * the kernel's denials until PID 1 ends. Returns PID 1's pid, or -1.
+ */
+pid_t netns_clone_box(const struct netns_box *nb, pid_t *keeper, int *sock, struct error *err);
+
+/*
+ * The rules are loaded while PID 1 builds the box: wait until they are in
+ * force (no program may start before), on the *sock netns_clone_box()
+ * gave, which this closes. -1 with the reason if they could not be loaded.
+ */
+int netns_rules_wait(int *sock, struct error *err);
 /*
  * --net user in the structure where PID 1 makes the box's network
  * namespaces (net/pasta.h says what pasta does). PID 1 cannot start pasta
@@ -80,10 +132,10 @@ int usernet_ready(const struct usernet *u, struct error *err);
 bool net_unreached(int box_dirfd, off_t from, char *buf, size_t len);
 
 /*
- * Bind a read-only /etc/resolv.conf naming NET_DNS_ADDR over the one in
- * the current root (the box's, after pivot_root), through a detached tmpfs
- * that no path in the box reaches.
+ * Bind a read-only /etc/resolv.conf naming nameserver, under the line
+ * "# hutch comment", over the one in the current root (the box's, after
+ * pivot_root), through a detached tmpfs that no path in the box reaches.
  */
-int net_resolv_conf_mount(struct error *err);
+int net_resolv_conf_mount(const char *comment, const char *nameserver, struct error *err);
 
 #endif

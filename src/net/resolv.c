@@ -1,6 +1,7 @@
-/* The box's /etc/resolv.conf under --net user (net/net.h). */
+/* The box's /etc/resolv.conf under --net user and --allow (net/net.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -8,13 +9,12 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "net/net.h"
-#include "net/pasta.h"
 #include "common/banned.h"
 
-int net_resolv_conf_mount(struct error *err)
+int net_resolv_conf_mount(const char *comment, const char *nameserver, struct error *err)
 {
-	static const char text[] = "# hutch --net user: pasta forwards this to the host's resolver\n"
-				   "nameserver " NET_DNS_ADDR "\n";
+	char text[256];
+	int n = snprintf(text, sizeof(text), "# hutch %s\nnameserver %s\n", comment, nameserver);
 	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
 	_cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	_cleanup_close_ int mnt = -1, file = -1, tree = -1;
@@ -26,7 +26,9 @@ int net_resolv_conf_mount(struct error *err)
 	if (mnt < 0)
 		return error_set(err, errno, "cannot make the box's resolv.conf");
 	file = openat(mnt, "resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (file < 0 || write_all(file, text, sizeof(text) - 1) < 0)
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return error_set(err, ENAMETOOLONG, "cannot make the box's resolv.conf");
+	if (file < 0 || write_all(file, text, (size_t)n) < 0)
 		return error_set(err, errno, "cannot write the box's resolv.conf");
 	tree = open_tree(mnt, "resolv.conf", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)

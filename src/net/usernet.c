@@ -88,13 +88,7 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 	if (dup2(sock, 3) < 0)
 		_exit(1);
 	close_range(4, ~0U, 0);
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
+	stdio_to_null();
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -104,9 +98,21 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 	while ((fd = next_netns(3, sfd, &pasta)) >= 0) {
 		struct usernet_reply reply = {.ok = 1};
 		struct error err;
+		pid_t old = pasta;
 
-		pasta_stop(pasta);
+		/*
+		 * The last namespace's pasta takes 10-25 ms to die here: it dies
+		 * while the next one starts, unless that one must bind the host
+		 * ports it holds. It is gone before the box's program goes on.
+		 */
+		if (old > 0)
+			kill(old, SIGKILL);
+		if (cfg->npublish) {
+			pasta_stop(old);
+			old = -1;
+		}
 		pasta = pasta_start(path, cfg, fd, &err);
+		pasta_stop(old);
 		close(fd);
 		if (pasta < 0) {
 			reply.ok = 0;

@@ -41,6 +41,8 @@ int policy_build(const struct policy_sources *src, struct policy *out, char **pr
 		strlist_add(&out->direct, cli->direct.v[i]);
 	for (size_t i = 0; i < cli->deny_exec.n; i++)
 		strlist_add(&out->deny_exec, cli->deny_exec.v[i]);
+	for (size_t i = 0; i < cli->allow.n; i++)
+		strlist_add(&out->allow, cli->allow.v[i]);
 	for (size_t i = 0; i < cli->publish.n; i++)
 		strlist_add(&out->publish, cli->publish.v[i]);
 	for (size_t i = 0; i < cli->host_port.n; i++)
@@ -63,12 +65,15 @@ int policy_build(const struct policy_sources *src, struct policy *out, char **pr
 	OVERRIDE(max_open_files);
 #undef OVERRIDE
 defaults:
-	/* --publish and --host-port imply --net user; with --net none they make no sense. */
-	if (out->net == NET_NONE && (out->publish.n || out->host_port.n))
+	/*
+	 * --publish, --host-port and --allow imply --net user (--allow: limited
+	 * to what it names); with --net none they make no sense.
+	 */
+	if (out->net == NET_NONE && (out->publish.n || out->host_port.n || out->allow.n))
 		return error_set(err, 0, "--%s needs a network, and the box has none (--net none)",
-				 out->publish.n ? "publish" : "host-port");
+				 out->publish.n ? "publish" : out->host_port.n ? "host-port" : "allow");
 	if (out->net == NET_UNSET)
-		out->net = out->publish.n || out->host_port.n ? NET_USER : NET_NONE;
+		out->net = out->publish.n || out->host_port.n || out->allow.n ? NET_USER : NET_NONE;
 	if (!out->no_default_hide) {
 		struct strlist secrets = {0};
 		access_default_hides(src->home, &secrets);

@@ -32,6 +32,7 @@ void policy_release(struct policy *p)
 	strlist_release(&p->read_only);
 	strlist_release(&p->direct);
 	strlist_release(&p->deny_exec);
+	strlist_release(&p->allow);
 	strlist_release(&p->publish);
 	strlist_release(&p->host_port);
 	free(p->profile);
@@ -65,7 +66,7 @@ static uint64_t hash_paths(uint64_t h, const struct strlist *l)
 bool box_may_linger(const struct policy *p, bool as_root)
 {
 	return p->seccomp == FILTER_DEFAULT && !as_root && p->read_only.n == 0 &&
-	       p->direct.n == 0 && p->deny_exec.n == 0;
+	       p->direct.n == 0 && p->deny_exec.n == 0 && p->allow.n == 0;
 }
 
 uint64_t policy_hash(const struct policy *p, uint64_t h)
@@ -73,7 +74,7 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 	const uint64_t limits[] = {p->memory,  p->cpus_milli,    p->pids,
 				   p->timeout_ms, p->max_file_size, p->max_open_files,
 				   p->seccomp, p->no_default_hide, p->private_tmp, p->net};
-	const struct strlist *words[] = {&p->deny_exec, &p->publish, &p->host_port};
+	const struct strlist *words[] = {&p->deny_exec, &p->publish, &p->host_port, &p->allow};
 
 	h = hash_paths(h, &p->hide);
 	h = hash_paths(h, &p->read_only);

@@ -35,6 +35,7 @@ struct policy {
 	struct strlist read_only; /* no writes, not even into the box */
 	struct strlist direct;    /* writes go straight to the host */
 	struct strlist deny_exec; /* programs the box may not start */
+	struct strlist allow;     /* --allow: all the box may connect to (net/allow.h) */
 	enum seccomp_mode seccomp;
 	bool no_default_hide;     /* do not hide the well-known secrets */
 	bool private_tmp;         /* /tmp is the box's own, not the host's copy-on-write */
@@ -89,9 +90,10 @@ uint64_t policy_hash(const struct policy *p, uint64_t h);
  * Whether a box under p may stay up after its last program for the next
  * run (box/init.c): only with the default filter (strict mode refuses the
  * unshare that resets it, and without one a program may mount), not with
- * --root (its programs may change what a reset does not undo), and not
+ * --root (its programs may change what a reset does not undo), not
  * with paths bound when the box starts (--read-only, --direct,
- * --deny-exec), which a program may create or move meanwhile.
+ * --deny-exec), which a program may create or move meanwhile, and not
+ * with --allow (its network is made once, outside the box: net/net.h).
  */
 bool box_may_linger(const struct policy *p, bool as_root);
 

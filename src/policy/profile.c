@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "net/pasta.h"
 #include "policy/profile.h"
+#include "net/allow.h"
 #include "common/banned.h"
 
 #define PROFILE_SECTION "box"
@@ -23,6 +24,7 @@ enum key_kind {
 	KEY_READ_ONLY,
 	KEY_DIRECT,
 	KEY_DENY_EXEC,
+	KEY_ALLOW,
 	KEY_PUBLISH,
 	KEY_HOST_PORT,
 	KEY_SECCOMP,
@@ -42,6 +44,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_READ_ONLY] = "read-only",
     [KEY_DIRECT] = "direct",
     [KEY_DENY_EXEC] = "deny-exec",
+    [KEY_ALLOW] = "allow",
     [KEY_PUBLISH] = "publish",
     [KEY_HOST_PORT] = "host-port",
     [KEY_SECCOMP] = "seccomp",
@@ -181,10 +184,18 @@ static int set_list(struct profile_parse *ps, enum key_kind k, const char *value
 	    [KEY_DENY_EXEC] = offsetof(struct policy, deny_exec),
 	};
 	struct strlist *l;
+	struct allow_rule rule;
 	_cleanup_free_ char *path = NULL;
 	struct net_publish pub;
 	struct error err;
 	uint16_t port;
+
+	if (k == KEY_ALLOW) {
+		if (allow_parse(value, &rule, &err) < 0)
+			return parse_fail(ps, "%s", err.msg);
+		strlist_add(&ps->q.allow, value);
+		return 1;
+	}
 
 	/* Ports, not paths: checked as the command line checks them. */
 	if (k == KEY_PUBLISH || k == KEY_HOST_PORT) {
@@ -278,7 +289,7 @@ static int on_pair(void *user, const char *section, const char *key, const char 
 					  key_names[k]);
 	return parse_fail(
 	    ps,
-	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, seccomp, "
+	    "unknown key '%.64s' (known: hide, read-only, direct, deny-exec, allow, seccomp, "
 	    "memory, cpus, pids, timeout, max-file-size, max-open-files, private-tmp, net, "
 	    "publish, host-port)",
 	    key);
@@ -298,6 +309,7 @@ static void merge(struct policy *p, const struct profile_parse *ps)
 	strlist_append(&p->read_only, &q->read_only);
 	strlist_append(&p->direct, &q->direct);
 	strlist_append(&p->deny_exec, &q->deny_exec);
+	strlist_append(&p->allow, &q->allow);
 	strlist_append(&p->publish, &q->publish);
 	strlist_append(&p->host_port, &q->host_port);
 	if (ps->set_on[KEY_NET])

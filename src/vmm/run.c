@@ -70,13 +70,14 @@ static void print_virtio_events(struct vm *vm)
 	}
 }
 
-int vmm_run(const struct vmm_config *cfg, struct error *err)
+int vmm_run(const struct vmm_config *cfg, bool *started, struct error *err)
 {
 	struct vm_boot boot;
 	struct console con = {.sig_fd = -1};
 	struct vm vm;
 	int ret = -1;
 
+	*started = false;
 	err->errnum = 0;
 	err->msg[0] = '\0';
 	/* Stage 1: the inputs, checked before anything is created. */
@@ -98,6 +99,7 @@ int vmm_run(const struct vmm_config *cfg, struct error *err)
 	if (vmm_seccomp_apply(err) < 0)
 		goto out;
 	vm.t_start_ns = cfg->t_start_ns;
+	*started = true;
 	for (unsigned i = 0; i < vm.nr_vcpus; i++) {
 		if (vcpu_start(&vm.vcpus[i], err) < 0) {
 			vm_request_stop(&vm, VM_STOP_HOST_ERROR, "%s", err->msg);

@@ -24,8 +24,11 @@ for tool in apt-get apt-cache dpkg-deb; do
 done
 
 mkdir -p "$out"
-work=$out/.work
-rm -rf "$work"
+# The Makefile runs this under a lock on $out/.lock: the cache is shared by
+# every checkout on the machine, and two builds at once would pack each
+# other's half-made trees.
+work=$(mktemp -d "$out/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/debs"
 
 pkg=${KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |

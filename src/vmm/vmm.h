@@ -44,9 +44,11 @@ struct vmm_config {
  * status (panic, reboot, triple fault, KVM error): hutch exits 125. When a
  * host signal stopped the VM it returns 128+signal with err saying so.
  * Whenever err->msg is not empty the caller should print it. Prints nothing
- * itself except --timings and --trace-io output.
+ * itself except --timings and --trace-io output. *started says whether the
+ * guest ran at all (false: refused before any vCPU started, so the guest
+ * wrote nothing to its disks).
  */
-int vmm_run(const struct vmm_config *cfg, struct error *err);
+int vmm_run(const struct vmm_config *cfg, bool *started, struct error *err);
 
 /*
  * The folder holding the default guest kernel and initramfs: $HUTCH_VM_DIR,

@@ -32,12 +32,14 @@ $(BUILD)/guest/hutch-probe: src/guest/probe.c src/guest/probe_virtio.c src/guest
 
 vm-assets: $(BUILD)/vm/.stamp
 
+# The cache is shared by every checkout on the machine (each with its own
+# hutch-init): one build, and the copy of what it built, at a time.
 $(BUILD)/vm/.stamp: $(GUEST_BINS) src/vmm/vm-assets.sh tests/vm/qemu-backport.sh
-	src/vmm/vm-assets.sh "$(VM_CACHE)" $(GUEST_BINS)
-	tests/vm/qemu-backport.sh "$(VM_CACHE)/qemu"
-	@mkdir -p $(BUILD)/vm
-	cp "$(VM_CACHE)/vmlinuz" "$(VM_CACHE)/initramfs.cpio" "$(VM_CACHE)/kernel-release" \
-	   "$(VM_CACHE)/busybox" "$(VM_CACHE)/l1-modules.cpio" $(BUILD)/vm/
+	@mkdir -p "$(VM_CACHE)" $(BUILD)/vm
+	flock "$(VM_CACHE)/.lock" sh -c 'src/vmm/vm-assets.sh "$(VM_CACHE)" $(GUEST_BINS) && \
+	   tests/vm/qemu-backport.sh "$(VM_CACHE)/qemu" && \
+	   cp "$(VM_CACHE)/vmlinuz" "$(VM_CACHE)/initramfs.cpio" "$(VM_CACHE)/kernel-release" \
+	      "$(VM_CACHE)/busybox" "$(VM_CACHE)/l1-modules.cpio" $(BUILD)/vm/'
 	ln -sfn "$(abspath $(VM_CACHE))/qemu" $(BUILD)/vm/qemu
 	touch $@
 

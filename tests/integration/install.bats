@@ -86,6 +86,7 @@ require_bash_completion()
 	[ -x "$DEST/usr/bin/hutch" ]
 	{
 		echo usr/bin/hutch
+		echo usr/lib/hutch/hutch-nft
 		echo usr/share/bash-completion/completions/hutch
 		echo usr/share/man/man1/hutch.1
 		commands | sed 's|.*|usr/share/man/man1/hutch-&.1|'
@@ -93,8 +94,8 @@ require_bash_completion()
 	} | sort > "$TEST_ROOT/expected"
 	(cd "$DEST" && find . -type f -o -type l) | sed 's|^\./||' | sort > "$TEST_ROOT/installed"
 	diff -u "$TEST_ROOT/expected" "$TEST_ROOT/installed"
-	[ "$(wc -l < "$TEST_ROOT/expected")" -eq 13 ]
-	[ ! -e "$DEST/usr/lib/hutch" ]
+	[ "$(wc -l < "$TEST_ROOT/expected")" -eq 14 ]
+	[ ! -e "$DEST/usr/lib/hutch/vm" ]
 }
 
 @test "every man page renders with man -l without a warning, and names every option of its command" {
@@ -195,7 +196,7 @@ require_bash_completion()
 	echo initramfs > "$TEST_ROOT/vm/initramfs.cpio"
 	run make_in_tree install DESTDIR="$DEST" PREFIX=/usr VM_ASSETS_DIR="$TEST_ROOT/vm"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
-	[ "$(cd "$DEST" && find . -type f | wc -l)" -eq 15 ]
+	[ "$(cd "$DEST" && find . -type f | wc -l)" -eq 16 ]
 	run make_in_tree uninstall DESTDIR="$DEST" PREFIX=/usr
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
 	run find "$DEST" ! -type d

@@ -215,6 +215,14 @@ vm_check()
 	vm_check disk-qcow2
 }
 
+@test "--disk ,overlay: kill -9 of the VMM while the guest writes leaves an overlay qemu-img check accepts, with what the guest flushed" {
+	vm_check disk-kill9
+}
+
+@test "--disk ,overlay: an unprivileged user (given /dev/kvm) runs a VM on disks in its own store" {
+	vm_check disk-unprivileged
+}
+
 @test "a hostile guest driver (bad queue sizes, rings outside RAM, looping and over-long chains) gets NEEDS_RESET, counted; the VMM goes on" {
 	vm_check hostile-guest
 }
@@ -441,28 +449,116 @@ disk_setup()
 	[ "$(sha256sum <"$VMDIR/bad.qcow2")" = "$sum" ]
 }
 
+@test "--disk: an unsupported qcow2 feature, a looping and a too deep backing chain are refused" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	disk_setup
+	local d=$VMDIR i sums
+	# A kernel refused after the disks: a disk wrongly taken fails fast, no guest boots.
+	head -c 65536 /dev/urandom >"$d/notkernel"
+	dvm() { hrun vm run --kernel "$d/notkernel" --initrd "$d/initrd" "$@"; }
+	qemu-img create -q -f qcow2 -o extended_l2=on "$d/sub.qcow2" 1M
+	dvm --disk "$d/sub.qcow2,overlay" -- true
+	expect_disk_refused "disk image '$d/sub.qcow2': extended L2 entries (subclusters) are not supported"
+	# a over b over a.
+	qemu-img create -q -f qcow2 -b "$d/disk.raw" -F raw "$d/a.qcow2"
+	qemu-img create -q -f qcow2 -b "$d/a.qcow2" -F qcow2 "$d/b.qcow2"
+	qemu-img rebase -q -u -b "$d/b.qcow2" -F qcow2 "$d/a.qcow2"
+	sums=$(sha256sum "$d"/*.qcow2)
+	dvm --disk "$d/a.qcow2" -- true
+	expect_disk_refused "backing chain loops back to an image above it"
+	dvm --disk "$d/b.qcow2,overlay" -- true
+	expect_disk_refused "backing chain loops back to an image above it"
+	# Nine images over the raw one: one more than the 8 allowed.
+	qemu-img create -q -f qcow2 -b "$d/disk.raw" -F raw "$d/c1.qcow2"
+	for i in 2 3 4 5 6 7 8 9; do
+		qemu-img create -q -f qcow2 -b "$d/c$((i - 1)).qcow2" -F qcow2 "$d/c$i.qcow2"
+	done
+	# Eight are taken: the disks pass, and the kernel after them is refused.
+	dvm --disk "$d/c8.qcow2,ro" -- true
+	expect_refused_with "not a bzImage kernel"
+	dvm --disk "$d/c9.qcow2" -- true
+	expect_disk_refused "backing chain deeper than 8 images"
+	[ "$(sha256sum "$d"/a.qcow2 "$d"/b.qcow2 "$d"/sub.qcow2)" = "$(grep -E '/(a|b|sub)\.qcow2$' <<< "$sums")" ]
+}
+
 @test "--name: an invalid VM name is refused" {
 	disk_setup
 	vm_run --name ../x --disk "$VMDIR/disk.raw,overlay" -- true
 	expect_disk_refused "invalid VM name '../x'"
 }
 
+# make_overlay NAME N BASE: the store a run of VM NAME leaves once its guest
+# has run with --disk BASE,overlay as disk N (this host's KVM boots no Linux:
+# the L1 checks make it for real, vm-checks.sh disk-overlay).
+make_overlay()
+{
+	mkdir -p "$HUTCH_HOME/vms/$1"
+	qemu-img create -q -f qcow2 -F raw -b "$(realpath "$3")" "$HUTCH_HOME/vms/$1/disk$2.qcow2"
+	realpath "$3" >"$HUTCH_HOME/vms/$1/disk$2.base"
+}
+
 @test "--disk ,overlay: a later run naming another base for the same disk is refused" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
 	disk_setup
 	cp "$VMDIR/disk.raw" "$VMDIR/other.raw"
-	# A kernel that is not one is refused after the overlay was made: the
-	# store has disk0 over disk.raw.
+	make_overlay default 0 "$VMDIR/disk.raw"
+	local sum
+	sum=$(sha256sum <"$HUTCH_HOME/vms/default/disk0.qcow2")
+	vm_run --disk "$VMDIR/other.raw,overlay" -- true
+	expect_refused_with "disk 0 of VM 'default' is an overlay over '$(realpath "$VMDIR/disk.raw")', not '$(realpath "$VMDIR/other.raw")'"
+	[ "$(sha256sum <"$HUTCH_HOME/vms/default/disk0.qcow2")" = "$sum" ]
+	grep -qx "$(realpath "$VMDIR/disk.raw")" "$HUTCH_HOME/vms/default/disk0.base"
+	[ "$(sha256sum <"$VMDIR/disk.raw")" = "$DISK_SUM" ]
+}
+
+@test "--disk ,overlay: a VM refused before its guest ran leaves no overlay and no store" {
+	disk_setup
+	# Refused while checking the kernel, after the overlay was made.
 	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
 	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/disk.raw,overlay" -- true
+	expect_disk_refused "not a bzImage kernel"
+	# Refused by KVM itself, after the VM was made with its disks.
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		vm_run --cpus 4000 --name other --disk "$VMDIR/disk.raw,overlay" -- true
+		expect_disk_refused "--cpus 4000 is out of range"
+	fi
+	# A store that was there stays, and so does the overlay of another disk.
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	make_overlay default 0 "$VMDIR/disk.raw"
+	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" \
+		--disk "$VMDIR/disk.raw,overlay" --disk "$VMDIR/disk.raw,ro" --disk "$VMDIR/disk.raw,overlay" -- true
 	expect_refused_with "not a bzImage kernel"
-	[ -f "$HUTCH_HOME/vms/default/disk0.qcow2" ]
-	grep -qx "$(realpath "$VMDIR/disk.raw")" "$HUTCH_HOME/vms/default/disk0.base"
-	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/other.raw,overlay" -- true
-	expect_refused_with "disk 0 of VM 'default' is an overlay over '$(realpath "$VMDIR/disk.raw")', not '$(realpath "$VMDIR/other.raw")'"
-	# Another VM name is another store.
-	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --name other \
-		--disk "$VMDIR/other.raw,overlay" -- true
-	expect_refused_with "not a bzImage kernel"
-	[ -f "$HUTCH_HOME/vms/other/disk0.qcow2" ]
-	[ "$(sha256sum <"$VMDIR/disk.raw")" = "$DISK_SUM" ]
+	[ "$(ls "$HUTCH_HOME/vms/default")" = "$(printf 'disk0.base\ndisk0.qcow2')" ]
+}
+
+# with_write_lock FILE COMMAND...: COMMAND while another process holds a
+# POSIX write lock on FILE, as another writer would (it conflicts with
+# hutch's OFD lock); at most 30 s.
+with_write_lock()
+{
+	local file=$1 locker i
+	shift
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
+		"$file" >"$VMDIR/lock.out" &
+	locker=$!
+	for i in $(seq 50); do grep -q locked "$VMDIR/lock.out" && break; sleep 0.1; done
+	"$@"
+	kill "$locker"
+	wait "$locker" || true
+}
+
+@test "--disk ,overlay: an overlay another program has open is refused, unchanged" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	disk_setup
+	make_overlay default 0 "$VMDIR/disk.raw"
+	local ov=$HUTCH_HOME/vms/default/disk0.qcow2 sum
+	sum=$(sha256sum <"$ov")
+	with_write_lock "$ov" vm_run --disk "$VMDIR/disk.raw,overlay" -- true
+	expect_refused_with "disk image '$ov' is in use: another program has it open"
+	[ "$(sha256sum <"$ov")" = "$sum" ]
+	# Its base, written by another program, cannot be an overlay's base meanwhile.
+	with_write_lock "$VMDIR/disk.raw" vm_run --name two --disk "$VMDIR/disk.raw,overlay" -- true
+	expect_refused_with "disk image '$VMDIR/disk.raw' is in use: another program has it open for writing"
+	[ ! -e "$HUTCH_HOME/vms/two" ]
 }

@@ -229,6 +229,56 @@ else
 	ro_result
 fi
 
+# kill -9 of the VMM while the guest writes: the overlay passes qemu-img check
+# (leaked clusters allowed, corruption not: status 0 or 3), and what the guest
+# flushed before is in it. As root this runs as the user nobody, given
+# /dev/kvm the way a kvm group gives it: the disks as an unprivileged user.
+if [ -n "$QEMU_IMG" ]; then
+	u=$(mktemp -d /tmp/hutch-user.XXXXXX)
+	dd if=/dev/zero of="$u/base.raw" bs=1M count=0 seek=64 2>/dev/null
+	chmod 0755 "$u"
+	as_user=""
+	if [ "$(id -u)" = 0 ]; then
+		chown -R nobody "$u"
+		kvm_mode=$(stat -c %a /dev/kvm)
+		chmod 0666 /dev/kvm
+		as_user="su -s /bin/sh nobody -c"
+	fi
+	# The guest flushes a marker, says so, then allocates cluster after
+	# cluster (64 KiB at scattered offsets, flushed) until it is killed.
+	k9='printf flushed-before-kill-77 | dd of=/dev/vda bs=512 seek=3 conv=fsync 2>/dev/null && echo writing;
+	    i=0; while [ $i -lt 5000 ]; do
+		dd if=/dev/urandom of=/dev/vda bs=64k count=1 seek=$(( (i * 37) % 1000 + 1 )) conv=fsync 2>/dev/null; i=$((i + 1));
+	    done'
+	k9cmd="HUTCH_HOME=$u/home exec timeout -s KILL $VM_TIMEOUT $HUTCH vm run --name k9 --disk $u/base.raw,overlay -- sh -c '$k9'"
+	if [ -n "$as_user" ]; then $as_user "$k9cmd" >"$t/out" 2>"$t/err" &
+	else sh -c "$k9cmd" >"$t/out" 2>"$t/err" & fi
+	i=0
+	while [ $i -lt 600 ] && ! grep -q "^writing" "$t/out"; do sleep 0.1; i=$((i + 1)); done
+	sleep 3
+	owner=$(stat -c %U "/proc/$(pidof hutch)" 2>/dev/null)
+	kill -KILL $(pidof hutch) 2>/dev/null
+	wait
+	ov=$u/home/vms/k9/disk0.qcow2
+	"$QEMU_IMG" check "$ov" >"$t/check" 2>&1
+	crc=$?
+	"$QEMU_IMG" convert -O raw "$ov" "$u/k9.raw" 2>>"$t/check"
+	got=$(dd if="$u/k9.raw" bs=512 skip=3 count=1 2>/dev/null | head -c 22)
+	clusters=$(stat -c %s "$ov")
+	if grep -q "^writing" "$t/out" && { [ $crc = 0 ] || [ $crc = 3 ]; } && [ "$got" = flushed-before-kill-77 ] &&
+		[ "$clusters" -gt $((8 * 65536)) ]; then ok disk-kill9
+	else fail disk-kill9 "guest $(grep -c '^writing' "$t/out") writing, qemu-img check status $crc: $(tr '\n' ' ' <"$t/check"), marker '$got', overlay $clusters bytes"; fi
+	echo "INFO disk-kill9 overlay $clusters bytes at the kill, qemu-img check status $crc"
+	if [ -z "$as_user" ]; then echo "CHECK disk-unprivileged skip the checks run unprivileged already (L1_AS_NOBODY)"
+	elif [ "$owner" = nobody ] && grep -q "^writing" "$t/out" && [ "$(stat -c %U "$ov")" = nobody ]; then ok disk-unprivileged
+	else fail disk-unprivileged "the VMM ran as '$owner', the overlay is $(stat -c %U "$ov" 2>&1)'s"; fi
+	[ -z "$as_user" ] || chmod "$kvm_mode" /dev/kvm
+	rm -rf "$u"
+else
+	echo "CHECK disk-kill9 skip no qemu-img in here"
+	echo "CHECK disk-unprivileged skip no qemu-img in here"
+fi
+
 # A hostile driver (hutch-probe virtio, src/guest/probe_virtio.c) on the disk's
 # virtio-mmio device: bad queue sizes, rings outside RAM, looping and over-long
 # chains, bad indices; every case gets NEEDS_RESET, the VMM counts them and

@@ -1,0 +1,168 @@
+/* The stub resolver's sockets and its answers (net/dns.h), served by the keeper. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/dns.h"
+#include "net/stub.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+/* How long a forwarded query may wait for the host's resolver. */
+#define UPSTREAM_MS 3000
+
+int stub_upstream_open(struct stub *s, struct error *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	s->up_fd = -1;
+	s->fd = -1;
+	if (dns_upstream(&ss, &len, err) < 0)
+		return -1;
+	s->up_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s->up_fd < 0 || connect(s->up_fd, (struct sockaddr *)&ss, len) < 0)
+		return error_set(err, errno, "cannot reach the host's resolver");
+	return 0;
+}
+
+/* DNS_STUB_ADDR on the box's loopback, /32, so that nothing else of 169.254/16 is local. */
+static int add_stub_addr(struct error *err)
+{
+	struct ifreq ifr = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return error_set(err, errno, "cannot open a socket");
+	memcpy(ifr.ifr_name, "lo:53", 6);
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, DNS_STUB_ADDR, &sin->sin_addr);
+	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
+		return error_set(err, errno, "cannot give the box's loopback " DNS_STUB_ADDR);
+	inet_pton(AF_INET, "255.255.255.255", &sin->sin_addr);
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
+		return error_set(err, errno, "cannot set the netmask of " DNS_STUB_ADDR);
+	return 0;
+}
+
+int stub_listen_open(struct stub *s, struct error *err)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(53)};
+
+	if (add_stub_addr(err) < 0)
+		return -1;
+	inet_pton(AF_INET, DNS_STUB_ADDR, &sin.sin_addr);
+	s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		return error_set(err, errno, "cannot serve DNS at " DNS_STUB_ADDR ":53 in the box");
+	return 0;
+}
+
+static const char *type_name(uint16_t t, char *buf, size_t len)
+{
+	switch (t) {
+	case 1: return "A";
+	case 28: return "AAAA";
+	case 5: return "CNAME";
+	case 65: return "HTTPS";
+	default: snprintf(buf, len, "%u", t); return buf;
+	}
+}
+
+static void log_query(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
+		      const char *answers, const char *why)
+{
+	_cleanup_free_ char *q = json_quote(name);
+	char tb[8];
+	_cleanup_free_ char *args = xasprintf("{\"name\":%s,\"type\":\"%s\"%s%s%s}", q,
+					      type_name(qtype, tb, sizeof(tb)),
+					      answers ? ",\"answers\":[" : "", answers ? answers : "",
+					      answers ? "]" : "");
+
+	s->log(s->arg, "dns", args, verdict, why);
+}
+
+/* Forward an allowed query and wait for its answer (same id). */
+static ssize_t forward(const struct stub *s, const uint8_t *q, size_t qlen, uint8_t *ans,
+		       size_t cap)
+{
+	struct pollfd p = {.fd = s->up_fd, .events = POLLIN};
+	ssize_t n;
+
+	if (send(s->up_fd, q, qlen, 0) < 0)
+		return -1;
+	for (int tries = 0; tries < 16; tries++) {
+		if (poll(&p, 1, UPSTREAM_MS) <= 0)
+			return -1;
+		n = recv(s->up_fd, ans, cap, 0);
+		if (n < 0)
+			return -1;
+		/* A late answer to an earlier query: not this one's. */
+		if (n >= 12 && ans[0] == q[0] && ans[1] == q[1])
+			return n;
+	}
+	return -1;
+}
+
+/* Add the answer's addresses to the allowed sets; their list, JSON, for the log. */
+static char *allow_answers(const struct stub *s, const char *name, const uint8_t *ans, size_t n)
+{
+	struct dns_addr addrs[32];
+	int count = dns_answers(ans, n, addrs, 32);
+	char *list = xstrdup("");
+
+	for (int i = 0; i < count; i++) {
+		char a[INET6_ADDRSTRLEN];
+		struct error err;
+		_cleanup_free_ char *cmd = dns_allow_command(s->rules, s->nrules, name, &addrs[i]);
+		inet_ntop(addrs[i].family, addrs[i].addr, a, sizeof(a));
+		if (cmd && nft_helper_run(s->nft, cmd, &err) < 0)
+			s->log(s->arg, "dns", NULL, "info", err.msg);
+		char *more = xasprintf("%s%s{\"address\":\"%s\",\"ttl\":%u}", list, i ? "," : "", a,
+				       addrs[i].ttl);
+		free(list);
+		list = more;
+	}
+	return list;
+}
+
+void stub_serve(const struct stub *s)
+{
+	uint8_t q[1500], ans[4096];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char name[256];
+	uint16_t qtype;
+	ssize_t n = recvfrom(s->fd, q, sizeof(q), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+
+	if (n <= 0 || dns_question(q, (size_t)n, name, &qtype) < 0)
+		return;
+	if (!dns_name_allowed(s->rules, s->nrules, name)) {
+		_cleanup_free_ char *why = xasprintf("'%s' is not in the box's --allow list: "
+						     "answered NXDOMAIN", name);
+		size_t r = dns_nxdomain(q, (size_t)n);
+		log_query(s, name, qtype, "denied", NULL, why);
+		sendto(s->fd, q, r, 0, (struct sockaddr *)&from, flen);
+		return;
+	}
+	ssize_t an = forward(s, q, (size_t)n, ans, sizeof(ans));
+	if (an < 0) {
+		log_query(s, name, qtype, "info", NULL, "the host's resolver did not answer");
+		return;
+	}
+	/* Allowed before the box sees the answer, so its connect finds them. */
+	_cleanup_free_ char *list = allow_answers(s, name, ans, (size_t)an);
+	log_query(s, name, qtype, "allowed", list, NULL);
+	sendto(s->fd, ans, (size_t)an, 0, (struct sockaddr *)&from, flen);
+}
