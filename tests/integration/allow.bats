@@ -175,6 +175,26 @@ log_has()
 	expect_contains "$output" "denied"
 }
 
+@test "a box refused in a loop is logged at a bounded rate, and every packet is refused" {
+	allow_run --allow 10.99.0.1:8080 -- '
+		python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+refused = 0
+for i in range(5000):
+    try:
+        s.sendto(b\"x\", (\"10.99.0.2\", 8081))
+    except PermissionError:
+        refused += 1
+print(\"refused\", refused)"'
+	expect_status 0
+	grep -qx "refused 5000" <<< "$output" || { echo "$output"; false; }
+	local n
+	n=$(jq -s '[.[] | select(.verdict == "denied" and .args.address == "10.99.0.2")] | length' "$LOG")
+	# A burst of 200, then 100 a second: far fewer than 5000 however slow the loop.
+	[ "$n" -ge 100 ] && [ "$n" -lt 2000 ] || { echo "$n denials logged of 5000"; false; }
+}
+
 @test "a --root program cannot flush the rules, change routes, addresses or links, open raw or packet sockets, or reach a denied address by UDP, ICMP or IPv6" {
 	allow_run --root --allow 10.99.0.1:8080 -- '
 		nft flush ruleset > /dev/null 2>&1; echo "nft flush: $?"
@@ -317,7 +337,7 @@ start_dns()
 @test "a bad --allow or allow key is refused in one line, exit 125, nothing left behind" {
 	local bad
 	for bad in "" "10.0.0.1:0" "10.0.0.1:99999" "10.0.0.1:http" "10.0.0.0/33" "[::1" \
-		"[fd99::1]8080" "exa_mple.org" "300.1.2.3"; do
+		"[fd99::1]8080" "exa_mple.org" "300.1.2.3" "::ffff:10.0.0.1"; do
 		hrun run --allow "$bad" -- true
 		expect_refused
 		expect_contains "$stderr" "--allow"

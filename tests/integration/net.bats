@@ -180,6 +180,26 @@ no_pasta_within() {
 	[ "${lines[4]}" = "no pasta left" ]
 }
 
+@test "a run joins a running --net user box with --net user only: --allow or --net none is refused" {
+	require_pasta
+	inet '
+		: > first
+		H run -b busy --net user -- sh -c "echo up; while [ ! -e done ]; do sleep 0.05; done; echo first-done" > first &
+		run=$!
+		for _ in $(seq 100); do grep -q up first && break; sleep 0.05; done
+		H run -b busy --allow 10.99.1.1:8080 -- echo ran; echo "--allow: $?"
+		H run -b busy -- echo ran; echo "--net none: $?"
+		H run -b busy --net user -- bash -c "$(declare -f get); get 10.99.1.1 > /dev/null && echo reached; touch done"
+		echo "--net user: $?"
+		wait "$run"; echo "first: $?"
+		cat first
+		no_pasta_within 50 && echo "no pasta left"'
+	expect_status 0
+	expect_output $'--allow: 125\n--net none: 125\nreached\n--net user: 0\nfirst: 0\nup\nfirst-done\nno pasta left'
+	local refused="hutch: box 'busy' is running with another network (--net user); wait for its program to end, or use another --box"
+	[ "$stderr" = "$refused"$'\n'"$refused" ] || { echo "stderr: $stderr"; false; }
+}
+
 @test "pasta ends with the box, also when hutch is killed with SIGKILL" {
 	require_pasta
 	inet '
