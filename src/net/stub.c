@@ -81,8 +81,8 @@ static const char *type_name(uint16_t t, char *buf, size_t len)
 }
 
 /* rcode: the answer's (its header's low 4 bits), or -1 for none. */
-static void log_query(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
-		      const char *answers, int rcode, const char *why)
+static void log_answer(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
+		       const char *answers, int rcode, const char *why)
 {
 	_cleanup_free_ char *q = json_quote(name);
 	char tb[8], rc[16] = "";
@@ -95,6 +95,12 @@ static void log_query(const struct stub *s, const char *name, uint16_t qtype, co
 			 answers ? answers : "", answers ? "]" : "", rc);
 
 	s->log(s->arg, "dns", args, verdict, why);
+}
+
+static void log_query(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
+		      const char *answers, const char *why)
+{
+	log_answer(s, name, qtype, verdict, answers, -1, why);
 }
 
 /* Forward an allowed query and wait for its answer (same id). */
@@ -156,17 +162,17 @@ void stub_serve(const struct stub *s)
 		_cleanup_free_ char *why = xasprintf("'%s' is not in the box's --allow list: "
 						     "answered NXDOMAIN", name);
 		size_t r = dns_nxdomain(q, (size_t)n);
-		log_query(s, name, qtype, "denied", NULL, -1, why);
+		log_query(s, name, qtype, "denied", NULL, why);
 		sendto(s->fd, q, r, 0, (struct sockaddr *)&from, flen);
 		return;
 	}
 	ssize_t an = forward(s, q, (size_t)n, ans, sizeof(ans));
 	if (an < 0) {
-		log_query(s, name, qtype, "info", NULL, -1, "the host's resolver did not answer");
+		log_query(s, name, qtype, "info", NULL, "the host's resolver did not answer");
 		return;
 	}
 	/* Allowed before the box sees the answer, so its connect finds them. */
 	_cleanup_free_ char *list = allow_answers(s, name, ans, (size_t)an);
-	log_query(s, name, qtype, "allowed", list, ans[3] & 0xf, NULL);
+	log_answer(s, name, qtype, "allowed", list, ans[3] & 0xf, NULL);
 	sendto(s->fd, ans, (size_t)an, 0, (struct sockaddr *)&from, flen);
 }
