@@ -131,6 +131,8 @@ int box_open(struct box *box, const struct box_start *start, struct error *err)
 		return -1;
 
 	box->fingerprint = run_fingerprint(start);
+	box->policy_hash = policy_hash(start->policy, HASH_SEED);
+	box->net_hash = policy_net_hash(start->policy, HASH_SEED);
 	box->cwd = get_current_dir_name();
 	box_explain_cwd(box->cwd);
 	/* Blocked before any child exists, so no signal slips past the signalfd. */
@@ -247,6 +249,8 @@ static pid_t clone_init(struct box *box, int listener, int init_sock, struct err
 			 .log_fd = box->log_fd},
 		.host_root = getuid() == 0,
 		.fingerprint = box->fingerprint,
+		.policy_hash = box->policy_hash,
+		.net_hash = box->net_hash,
 		.as_root = s->as_root,
 		.cwd = box->cwd,
 		.sock = init_sock,
@@ -426,6 +430,8 @@ enum box_step box_start(struct box *box, char **argv, struct error *err)
 		.flags = (tty_wanted() ? REQUEST_PTY : 0) | (s->as_root ? REQUEST_ROOT : 0),
 		.fingerprint = box->fingerprint,
 		.plan_hash = box->plan_hash,
+		.policy_hash = box->policy_hash,
+		.net_hash = box->net_hash,
 		.argv = argv,
 		.envp = environ,
 	};
@@ -455,6 +461,13 @@ enum box_step box_start(struct box *box, char **argv, struct error *err)
 	}
 	if (tag == CONTROL_RESTART)
 		return BOX_RETRY; /* an idle box, not this run's: it ends, start a new one */
+	if (tag == CONTROL_DIFFERS) {
+		/* A busy box, not this run's: its programs would not run under this run's policy. */
+		msg[n] = '\0';
+		error_set(err, 0, "box '%s' is running with %s; wait for its program to end, or "
+			  "use another --box", s->name, msg);
+		return BOX_FAILED;
+	}
 	if (tag != CONTROL_PROGRAM || nfds < 1) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -462,8 +475,8 @@ enum box_step box_start(struct box *box, char **argv, struct error *err)
 		return BOX_FAILED;
 	}
 	if (box->joins && s->policy->verbose)
-		note("box '%s' was up: this run joined it (a box that runs programs keeps the "
-		     "policy it started with)", s->name);
+		note("box '%s' was up: this run joined it (it runs under the same policy)",
+		     s->name);
 	box->pidfd = fds[0];
 	if (nfds > 1) {
 		/* The terminal is ready: CONTROL_GO lets the program start. */

@@ -62,6 +62,8 @@ struct box {
 	int sfd;                /* signalfd of the relayed signals */
 	sigset_t old_mask;
 	uint64_t fingerprint;   /* of the policy and the host view (box.c) */
+	uint64_t policy_hash;   /* of the policy alone: a running box takes only its own */
+	uint64_t net_hash;      /* of the network alone: to say what differs */
 	char *cwd;
 	/* box_create() */
 	pid_t init;             /* the box's PID 1 when this run made it, else -1 */

@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-#define REQUEST_MAGIC 0x68757432u /* "hut2" */
+#define REQUEST_MAGIC 0x68757433u /* "hut3" */
 
 struct request_header {
 	uint32_t magic;
@@ -24,6 +24,8 @@ struct request_header {
 	uint32_t len; /* bytes of NUL-terminated strings: cwd, argv, envp */
 	uint64_t fingerprint;
 	uint64_t plan_hash;
+	uint64_t policy_hash;
+	uint64_t net_hash;
 };
 _Static_assert(sizeof(struct request_header) == REQUEST_HEADER_SIZE, "the request header's size");
 
@@ -103,7 +105,8 @@ int request_send(int sock, const struct request *req, struct error *err)
 {
 	struct request_header h = {.magic = REQUEST_MAGIC, .flags = req->flags,
 				   .umask = req->umask, .fingerprint = req->fingerprint,
-				   .plan_hash = req->plan_hash};
+				   .plan_hash = req->plan_hash, .policy_hash = req->policy_hash,
+				   .net_hash = req->net_hash};
 	size_t len = strlen(req->cwd) + 1, off;
 	static const int stdio[CONTROL_MAX_FDS] = {0, 1, 2};
 	_cleanup_free_ char *buf = NULL;
@@ -169,6 +172,8 @@ int request_parse(struct request *req, const void *header, struct error *err)
 	req->umask = h.umask & 0777;
 	req->fingerprint = h.fingerprint;
 	req->plan_hash = h.plan_hash;
+	req->policy_hash = h.policy_hash;
+	req->net_hash = h.net_hash;
 	req->argv = xcalloc((size_t)h.argc + 1, sizeof(char *));
 	req->envp = xcalloc((size_t)h.envc + 1, sizeof(char *));
 	if (split(req->blob, len, &off, cwd, 1) < 0 ||

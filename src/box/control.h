@@ -11,9 +11,12 @@
  *                    dumpable: /proc/PID/ns is closed to its user)
  *   client -> init   request: header + strings, with fds 0-2 (SCM_RIGHTS)
  *   init -> client   reply 'P' with a pidfd of the program (+ pty master),
- *                    'E' with a one-line error, or 'R' when the box, idle,
+ *                    'E' with a one-line error, 'R' when the box, idle,
  *                    ends instead (a QUIT request, or a request for another
- *                    policy or host view: the client then starts a new box)
+ *                    policy or host view: the client then starts a new box),
+ *                    or 'D' when the box, busy, runs another policy than the
+ *                    request's: a program joins a running box only under
+ *                    the policy it asked for, never under the box's
  *   client -> init   with a pty only: 'G' once the pty has its size, and
  *                    the program may start (without, it starts at once)
  *   init -> client   the exit code (int) when the program has exited
@@ -39,6 +42,7 @@ enum control_tag {
 	CONTROL_PROGRAM = 'P',  /* init -> client: the program's pidfd (+ pty master) */
 	CONTROL_ERROR = 'E',    /* init -> client: a one-line error */
 	CONTROL_RESTART = 'R',  /* init -> client: the idle box ends instead; start a new one */
+	CONTROL_DIFFERS = 'D',  /* init -> client: the busy box's policy is not the run's: how */
 	CONTROL_GO = 'G',       /* client -> init: the pty has its size; the program may start */
 	CONTROL_EXIT = 'X',     /* init -> client: the program's exit code (int) */
 };
@@ -57,6 +61,8 @@ struct request {
 	uint32_t umask;
 	uint64_t fingerprint; /* of the run's policy and host view (box.c) */
 	uint64_t plan_hash;   /* a joining run's fsplan_hash_host(), else 0 */
+	uint64_t policy_hash; /* of the run's policy alone: policy_hash() */
+	uint64_t net_hash;    /* of the run's network alone: policy_net_hash() */
 	char *cwd;
 	char **argv; /* NULL-terminated */
 	char **envp; /* NULL-terminated */
@@ -76,7 +82,7 @@ void request_release(struct request *req);
  * does with the bytes: a header of REQUEST_HEADER_SIZE bytes, then the
  * header's len bytes of NUL-terminated strings (cwd, argv, envp).
  */
-#define REQUEST_HEADER_SIZE 40
+#define REQUEST_HEADER_SIZE 56
 /* Check a header; *len is then the length of the strings that follow it. */
 int request_header_len(const void *header, uint32_t *len, struct error *err);
 /*

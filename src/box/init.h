@@ -27,6 +27,8 @@ struct box_init {
 	struct box_root root;
 	bool host_root; /* hutch runs as root on the host: every layer is an overlay */
 	uint64_t fingerprint; /* of the creating run's policy and host view (box.c) */
+	uint64_t policy_hash; /* of its policy alone (policy_hash): what a joining run must have */
+	uint64_t net_hash;    /* of its network alone (policy_net_hash) */
 	bool as_root;   /* the box maps its user to uid 0 */
 	bool net_made;  /* PID 1 is born in its network namespace (--allow: net/net.h) */
 	bool net_stub; /* --allow: resolv.conf names the stub (net/dns.h) */

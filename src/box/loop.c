@@ -102,13 +102,35 @@ static void reply_error(int conn, const char *msg)
  * same host mounts and top-level entries (the run's fingerprint), and the
  * same plan of its root (which the run makes again to join). Else,
  * and when asked to quit, it ends, saying 'R': the run then starts a new
- * box. A busy box takes every run of its user, under its own policy.
+ * box. A busy box takes the runs of its user with its policy (differs()).
  */
 static bool end_for(const struct box_init *init, const struct request *req, bool idle)
 {
 	return idle && ((req->flags & REQUEST_QUIT) || req->fingerprint != init->fingerprint ||
 			req->plan_hash != init->built.plan_hash ||
 			!(req->flags & REQUEST_ROOT) != !init->as_root);
+}
+
+/*
+ * A busy box serves only runs of its own policy: a program is never under
+ * fewer rules, or another network, than its run asked for (the box cannot
+ * change them while its programs run). Else it says how the policy
+ * differs ('D'), naming its network when that is what differs.
+ */
+static bool differs(const struct box_init *init, const struct request *req, int conn)
+{
+	char msg[512] = "another policy (its --hide, --read-only, --direct, --deny-exec, "
+			"--seccomp or limits are not this run's)";
+	char net[400];
+
+	if (req->policy_hash == init->policy_hash && req->net_hash == init->net_hash)
+		return false;
+	if (req->net_hash != init->net_hash) {
+		policy_net_describe(init->policy, net, sizeof(net));
+		snprintf(msg, sizeof(msg), "another network (%s)", net);
+	}
+	control_send(conn, CONTROL_DIFFERS, msg, strlen(msg), NULL, 0);
+	return true;
 }
 
 /*
@@ -149,6 +171,10 @@ static pid_t serve(const struct box_init *init, int conn, bool idle)
 		reply_error(conn, init->as_root
 					  ? "the box is running with --root: join it with --root"
 					  : "the box is running without --root: join it without");
+		request_release(&req);
+		return SERVE_DROP;
+	}
+	if (!idle && differs(init, &req, conn)) {
 		request_release(&req);
 		return SERVE_DROP;
 	}

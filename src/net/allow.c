@@ -74,6 +74,11 @@ static int parse_host(const char *spec, const char *host, bool bracketed, struct
 		r->family = AF_INET;
 		max = 32;
 	} else if (inet_pton(AF_INET6, buf, r->addr) == 1) {
+		/* No packet carries one: the kernel sends IPv4 for them. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)r->addr))
+			return error_set(err, 0, "invalid --allow '%s': '%s' is an IPv4 address "
+					 "written as IPv6; give it as %u.%u.%u.%u", spec, buf,
+					 r->addr[12], r->addr[13], r->addr[14], r->addr[15]);
 		r->family = AF_INET6;
 		max = 128;
 	} else {
@@ -229,9 +234,12 @@ static void add_set(struct text *t, const char *name, int family, const struct a
  *    (dns4/dns6, and dnsany4/dnsany6 for names without a port, whose
  *    elements time out with the answer's TTL), and the stub resolver
  *    (UDP);
- *  - everything else is logged to NFLOG (net/nflog.c reads it) and
- *    rejected, TCP with a reset and the rest with port unreachable, so
- *    that a denied connection fails at once instead of timing out.
+ *  - everything else is logged to NFLOG (net/nflog.c reads it), at most
+ *    ALLOW_LOG_RATE a second after a burst of twice that, so that a box
+ *    refused in a loop cannot fill the host's disk with its log (the
+ *    counter counts them all), and rejected, TCP with a reset and the rest
+ *    with port unreachable, so that a denied connection fails at once
+ *    instead of timing out.
  */
 char *allow_ruleset(const struct allow_rule *rules, size_t n)
 {
@@ -263,11 +271,12 @@ char *allow_ruleset(const struct allow_rule *rules, size_t n)
 		 * --dns-forward answers any name, it would be a way out.
 		 */
 		"\t\toif \"lo\" ip daddr " DNS_STUB_ADDR " udp dport 53 accept\n"
-		"\t\tcounter log prefix \"" ALLOW_LOG_PREFIX "\" group %d\n"
+		"\t\tcounter limit rate %d/second burst %d packets log prefix \"" ALLOW_LOG_PREFIX
+		"\" group %d\n"
 		"\t\tmeta l4proto tcp reject with tcp reset\n"
 		"\t\treject with icmpx type port-unreachable\n"
 		"\t}\n"
 		"}\n",
-	    ALLOW_LOG_GROUP);
+	    ALLOW_LOG_RATE, 2 * ALLOW_LOG_RATE, ALLOW_LOG_GROUP);
 	return t.s;
 }

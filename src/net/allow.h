@@ -15,6 +15,8 @@
 
 /* The NFLOG group the deny rule logs to (read in net/nflog.c). */
 #define ALLOW_LOG_GROUP 7171
+/* Denials logged a second at most (after a burst of twice as many); all are refused. */
+#define ALLOW_LOG_RATE 100
 /* The prefix of that log: every logged packet is a denial by the one deny rule. */
 #define ALLOW_LOG_PREFIX "hutch-deny"
 

@@ -87,6 +87,53 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 	return hash_bytes(h, limits, sizeof(limits));
 }
 
+static uint64_t hash_words(uint64_t h, const struct strlist *l)
+{
+	h = hash_bytes(h, &l->n, sizeof(l->n));
+	for (size_t i = 0; i < l->n; i++)
+		h = hash_bytes(h, l->v[i], strlen(l->v[i]) + 1);
+	return h;
+}
+
+uint64_t policy_net_hash(const struct policy *p, uint64_t h)
+{
+	const uint64_t net = p->net;
+
+	h = hash_words(h, &p->allow);
+	h = hash_words(h, &p->publish);
+	h = hash_words(h, &p->host_port);
+	return hash_bytes(h, &net, sizeof(net));
+}
+
+/* Append " OPT WORD" for each word of l to buf[*off..len), as long as it fits. */
+static void describe_words(char *buf, size_t len, size_t *off, const char *opt,
+			   const struct strlist *l)
+{
+	for (size_t i = 0; i < l->n && *off < len; i++) {
+		int n = snprintf(buf + *off, len - *off, " %s %s", opt, l->v[i]);
+		*off = n < 0 || (size_t)n >= len - *off ? len : *off + (size_t)n;
+	}
+}
+
+void policy_net_describe(const struct policy *p, char *buf, size_t len)
+{
+	size_t off;
+
+	if (!len)
+		return;
+	/* --allow is --net user, limited to what it names: say the one that was given. */
+	if (p->net != NET_USER)
+		snprintf(buf, len, "--net none");
+	else
+		snprintf(buf, len, "%s", p->allow.n ? "" : "--net user");
+	off = strlen(buf);
+	describe_words(buf, len, &off, "--allow", &p->allow);
+	describe_words(buf, len, &off, "--publish", &p->publish);
+	describe_words(buf, len, &off, "--host-port", &p->host_port);
+	if (buf[0] == ' ')
+		memmove(buf, buf + 1, strlen(buf));
+}
+
 /* A whole number with an optional suffix; the suffix is returned in *rest. */
 static int parse_number(const char *s, uint64_t *out, const char **rest)
 {

@@ -85,6 +85,10 @@ int policy_build(const struct policy_sources *src, struct policy *out, char **pr
  * different boxes.
  */
 uint64_t policy_hash(const struct policy *p, uint64_t h);
+/* Continue h with the box's network alone: --net, --allow, --publish, --host-port. */
+uint64_t policy_net_hash(const struct policy *p, uint64_t h);
+/* The box's network as options, "--net none" or e.g. "--net user --publish 8080:80", cut to len. */
+void policy_net_describe(const struct policy *p, char *buf, size_t len);
 
 /*
  * Whether a box under p may stay up after its last program for the next

@@ -95,6 +95,7 @@ int seccomp_install(enum seccomp_mode mode, bool pin_cpus, struct error *err)
 	struct scmp_arg_cmp newuser = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER);
 	struct scmp_arg_cmp tiocsti = SCMP_A1(SCMP_CMP_EQ, TIOCSTI);
 	struct scmp_arg_cmp tioclinux = SCMP_A1(SCMP_CMP_EQ, TIOCLINUX);
+	struct scmp_arg_cmp vsock = SCMP_A0(SCMP_CMP_EQ, AF_VSOCK);
 	int fd = -1;
 
 	if (!ctx)
@@ -120,6 +121,15 @@ int seccomp_install(enum seccomp_mode mode, bool pin_cpus, struct error *err)
 	    add(ctx, SCMP_ACT_NOTIFY, "ioctl", 1, &tioclinux, err) < 0)
 		goto out;
 	if (pin_cpus && add(ctx, SCMP_ACT_NOTIFY, "sched_setaffinity", 0, NULL, err) < 0)
+		goto out;
+	/*
+	 * vsock is no network namespace's: from any box it reaches the
+	 * hypervisor (CID 2) when the host is a VM, and the host's own vsock
+	 * listeners (CID 1), past --net none and the --allow rules alike.
+	 * As if the kernel had no vsock (Docker's default profile allows no
+	 * socket family it does not know either).
+	 */
+	if (add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &vsock, err) < 0)
 		goto out;
 	/*
 	 * clone3 passes its flags in memory, where no filter can look: answer

@@ -65,6 +65,16 @@ def main():
     keeper = sys.argv[1]
     setns("/proc/%s/ns/user" % keeper, CLONE_NEWUSER)
     setns("/proc/%s/ns/net" % keeper, CLONE_NEWNET)
+    # ICMP datagram sockets for every group (this namespace's own sysctl,
+    # set by its owner U1), so that the box's ICMP meets the rules rather
+    # than EACCES at socket().
+    # The range takes groups mapped in the namespace's owner only.
+    with open("/proc/%s/gid_map" % keeper) as f:
+        spans = [[int(x) for x in line.split()] for line in f if line.strip()]
+    lo = min(inside for inside, _, _ in spans)
+    hi = max(inside + count - 1 for inside, _, count in spans)
+    with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
+        f.write("%d %d\n" % (lo, hi))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i, a in enumerate(ADDRS4):
         add_addr4(s, "lo:%d" % (i + 1), a)

@@ -94,18 +94,22 @@ no_pasta_within() {
 	expect_output $'lo\nunreachable\npastas: 0'
 }
 
-@test "the host's loopback is unreachable from the box, also at the gateway; --host-port opens one port" {
+@test "the host's loopback is unreachable from the box, over IPv4 and IPv6, also at the gateway; --host-port opens one port" {
 	require_pasta
 	inet '
 		python3 -m http.server --bind 127.0.0.1 18081 > /dev/null 2>&1 &
 		python3 -m http.server --bind 127.0.0.1 18082 > /dev/null 2>&1 &
-		for _ in $(seq 100); do [ "$(ss -ltn | grep -c ":1808[12] ")" -eq 2 ] && break; sleep 0.05; done
+		python3 -m http.server --bind ::1 18083 > /dev/null 2>&1 &
+		for _ in $(seq 100); do [ "$(ss -ltn | grep -c ":1808[123] ")" -eq 3 ] && break; sleep 0.05; done
 		try() { timeout "${3:-3}" bash -c "exec 3<> /dev/tcp/$1/$2" 2> /dev/null && echo "$1:$2 open" || echo "$1:$2 shut"; }
-		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081 1; try 10.99.0.2 18081"
-		H run --host-port 18081 -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 127.0.0.1 18082"'
+		try 127.0.0.1 18081; try ::1 18083
+		H run --net user -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 10.99.0.254 18081 1; try 10.99.0.2 18081
+			try ::1 18083; try fd99::fe 18083 1; try fd99::2 18083"
+		H run --host-port 18081 -- bash -c "$(declare -f try); try 127.0.0.1 18081; try 127.0.0.1 18082; try ::1 18083"'
 	expect_status 0
-	expect_output "$(printf '%s\n' '127.0.0.1:18081 shut' '10.99.0.254:18081 shut' \
-		'10.99.0.2:18081 shut' '127.0.0.1:18081 open' '127.0.0.1:18082 shut')"
+	expect_output "$(printf '%s\n' '127.0.0.1:18081 open' '::1:18083 open' \
+		'127.0.0.1:18081 shut' '10.99.0.254:18081 shut' '10.99.0.2:18081 shut' '::1:18083 shut' 'fd99::fe:18083 shut' 'fd99::2:18083 shut' \
+		'127.0.0.1:18081 open' '127.0.0.1:18082 shut' '::1:18083 shut')"
 }
 
 @test "--publish reaches a server in the box, bound to the host's loopback only" {
@@ -156,6 +160,26 @@ no_pasta_within() {
 	[ "${lines[0]}" = "${lines[2]}" ] || { echo "not the same box: $output"; false; }
 	[ "${lines[1]}" = "pastas 1" ] && [ "${lines[3]}" = "pastas 1" ]
 	[ "${lines[4]}" = "no pasta left" ]
+}
+
+@test "a run joins a running --net user box with --net user only: --allow or --net none is refused" {
+	require_pasta
+	inet '
+		: > first
+		H run -b busy --net user -- sh -c "echo up; while [ ! -e done ]; do sleep 0.05; done; echo first-done" > first &
+		run=$!
+		for _ in $(seq 100); do grep -q up first && break; sleep 0.05; done
+		H run -b busy --allow 10.99.1.1:8080 -- echo ran; echo "--allow: $?"
+		H run -b busy -- echo ran; echo "--net none: $?"
+		H run -b busy --net user -- bash -c "$(declare -f get); get 10.99.1.1 > /dev/null && echo reached; touch done"
+		echo "--net user: $?"
+		wait "$run"; echo "first: $?"
+		cat first
+		no_pasta_within 50 && echo "no pasta left"'
+	expect_status 0
+	expect_output $'--allow: 125\n--net none: 125\nreached\n--net user: 0\nfirst: 0\nup\nfirst-done\nno pasta left'
+	local refused="hutch: box 'busy' is running with another network (--net user); wait for its program to end, or use another --box"
+	[ "$stderr" = "$refused"$'\n'"$refused" ] || { echo "stderr: $stderr"; false; }
 }
 
 @test "pasta ends with the box, also when hutch is killed with SIGKILL" {
@@ -283,4 +307,20 @@ no_pasta_within() {
 		done'
 	expect_status 0
 	expect_output $'Operation not permitted\npasta lives\nOperation not permitted\npasta lives under --root'
+}
+
+@test "no box opens a vsock socket, which no network namespace confines, not even under --root" {
+	local try='import socket
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    print("vsock open")
+except OSError as e:
+    print("vsock:", e.strerror)'
+	python3 -c "$try" | grep -qx "vsock open" || skip "this kernel has no vsock to refuse"
+	local net
+	for net in "" "--net user" "--root --net user" "--seccomp strict"; do
+		run -0 "$HUTCH" run $net -- python3 -c "$try"
+		[ "$output" = "vsock: Address family not supported by protocol" ] ||
+			{ echo "hutch run $net: $output"; false; }
+	done
 }

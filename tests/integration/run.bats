@@ -291,6 +291,30 @@ late"
 	wait "$pid" || true
 }
 
+@test "a run with another policy does not join a running box: it says so, and the box goes on" {
+	require_userns
+	echo secret > hidden.txt
+	start_bg "$TEST_ROOT/out" "$HUTCH" run --box A -- sh -c 'echo ready
+		while [ ! -e done.txt ]; do sleep 0.05; done; echo first-done'
+	pid=$BG_PID
+	wait_for grep -q ready "$TEST_ROOT/out"
+
+	hrun run --box A --hide "$WORK/hidden.txt" -- cat hidden.txt
+	expect_status 125
+	expect_output ""
+	[ "$stderr" = "hutch: box 'A' is running with another policy (its --hide, --read-only, --direct, --deny-exec, --seccomp or limits are not this run's); wait for its program to end, or use another --box" ] ||
+		{ echo "stderr: $stderr"; return 1; }
+	hrun run -v --box A -- sh -c 'touch done.txt'
+	expect_status 0
+	expect_contains "$stderr" "box 'A' was up: this run joined it"
+	wait_for has_exited "$pid"
+	status=0
+	wait "$pid" || status=$?
+	expect_status 0
+	run cat "$TEST_ROOT/out"
+	expect_output $'ready\nfirst-done'
+}
+
 @test "a joined run goes on after the run that started the box has ended" {
 	require_userns
 	start_bg "$TEST_ROOT/first" "$HUTCH" run --box A -- sh -c 'echo ready; sleep 1; echo first-done'

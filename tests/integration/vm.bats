@@ -449,6 +449,38 @@ disk_setup()
 	[ "$(sha256sum <"$VMDIR/bad.qcow2")" = "$sum" ]
 }
 
+@test "--disk: an unsupported qcow2 feature, a looping and a too deep backing chain are refused" {
+	command -v qemu-img >/dev/null || skip "qemu-img (qemu-utils) is missing"
+	disk_setup
+	local d=$VMDIR i sums
+	# A kernel refused after the disks: a disk wrongly taken fails fast, no guest boots.
+	head -c 65536 /dev/urandom >"$d/notkernel"
+	dvm() { hrun vm run --kernel "$d/notkernel" --initrd "$d/initrd" "$@"; }
+	qemu-img create -q -f qcow2 -o extended_l2=on "$d/sub.qcow2" 1M
+	dvm --disk "$d/sub.qcow2,overlay" -- true
+	expect_disk_refused "disk image '$d/sub.qcow2': extended L2 entries (subclusters) are not supported"
+	# a over b over a.
+	qemu-img create -q -f qcow2 -b "$d/disk.raw" -F raw "$d/a.qcow2"
+	qemu-img create -q -f qcow2 -b "$d/a.qcow2" -F qcow2 "$d/b.qcow2"
+	qemu-img rebase -q -u -b "$d/b.qcow2" -F qcow2 "$d/a.qcow2"
+	sums=$(sha256sum "$d"/*.qcow2)
+	dvm --disk "$d/a.qcow2" -- true
+	expect_disk_refused "backing chain loops back to an image above it"
+	dvm --disk "$d/b.qcow2,overlay" -- true
+	expect_disk_refused "backing chain loops back to an image above it"
+	# Nine images over the raw one: one more than the 8 allowed.
+	qemu-img create -q -f qcow2 -b "$d/disk.raw" -F raw "$d/c1.qcow2"
+	for i in 2 3 4 5 6 7 8 9; do
+		qemu-img create -q -f qcow2 -b "$d/c$((i - 1)).qcow2" -F qcow2 "$d/c$i.qcow2"
+	done
+	# Eight are taken: the disks pass, and the kernel after them is refused.
+	dvm --disk "$d/c8.qcow2,ro" -- true
+	expect_refused_with "not a bzImage kernel"
+	dvm --disk "$d/c9.qcow2" -- true
+	expect_disk_refused "backing chain deeper than 8 images"
+	[ "$(sha256sum "$d"/a.qcow2 "$d"/b.qcow2 "$d"/sub.qcow2)" = "$(grep -E '/(a|b|sub)\.qcow2$' <<< "$sums")" ]
+}
+
 @test "--name: an invalid VM name is refused" {
 	disk_setup
 	vm_run --name ../x --disk "$VMDIR/disk.raw,overlay" -- true

@@ -90,6 +90,7 @@ static void bad_values_are_refused_saying_why(void **state)
 	refused("[10.0.0.1]:80", "not an IP address");
 	refused("example.org/24", "not an IP address");
 	refused("300.1.2.3", "neither an IP address nor a DNS name");
+	refused("[::ffff:10.99.0.1]:8080", "is an IPv4 address written as IPv6; give it as 10.99.0.1");
 	refused("exa_mple.org", "neither");
 	refused("-bad.example", "neither");
 	refused("bad-.example", "neither");
@@ -141,8 +142,8 @@ static void the_rules_accept_loopback_and_the_list_and_reject_the_rest(void **st
 	assert_null(strstr(text, "example.org"));
 	/* A name is allowed: its stub resolver is reachable, over UDP. */
 	assert_has(text, "oif \"lo\" ip daddr 169.254.1.1 udp dport 53 accept");
-	/* Logged, then refused at once: reset for TCP, port unreachable for the rest. */
-	log = strstr(text, "log prefix \"hutch-deny\" group 7171");
+	/* Logged (at a bounded rate), then refused at once: reset for TCP, port unreachable for the rest. */
+	log = strstr(text, "counter limit rate 100/second burst 200 packets log prefix \"hutch-deny\" group 7171");
 	reset = strstr(text, "meta l4proto tcp reject with tcp reset");
 	assert_non_null(log);
 	assert_non_null(reset);

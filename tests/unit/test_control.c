@@ -25,10 +25,10 @@
 /* The wire format as a peer writes it: host byte order, no padding. */
 struct wire {
 	uint32_t magic, flags, umask, argc, envc, len;
-	uint64_t fingerprint, plan_hash;
+	uint64_t fingerprint, plan_hash, policy_hash, net_hash;
 };
 _Static_assert(sizeof(struct wire) == REQUEST_HEADER_SIZE, "the request header's size");
-#define MAGIC 0x68757432u
+#define MAGIC 0x68757433u
 
 static struct wire header(uint32_t argc, uint32_t envc, size_t len)
 {
@@ -78,11 +78,15 @@ static void a_well_formed_request_is_read_as_sent(void **state)
 	h.umask = 070000 | 022; /* only the permission bits count */
 	h.fingerprint = 0x0123456789abcdefULL;
 	h.plan_hash = 42;
+	h.policy_hash = 43;
+	h.net_hash = 44;
 	assert_int_equal(parse(&h, s, sizeof(s) - 1, &req, &err), 0);
 	assert_int_equal(req.flags, REQUEST_PTY | REQUEST_ROOT);
 	assert_int_equal(req.umask, 022);
 	assert_int_equal(req.fingerprint, 0x0123456789abcdefULL);
 	assert_int_equal(req.plan_hash, 42);
+	assert_int_equal(req.policy_hash, 43);
+	assert_int_equal(req.net_hash, 44);
 	assert_string_equal(req.cwd, "/work");
 	assert_string_equal(req.argv[0], "make");
 	assert_string_equal(req.argv[1], "-j2");
@@ -235,7 +239,7 @@ static void a_request_crosses_the_socket_with_its_fds(void **state)
 {
 	char *argv[] = {"sh", "-c", "exit 3", NULL}, *envp[] = {"HOME=/root", NULL};
 	struct request out = {.flags = REQUEST_ROOT, .umask = 077, .fingerprint = 7,
-			      .plan_hash = 9, .cwd = "/tmp", .argv = argv, .envp = envp};
+			      .plan_hash = 9, .policy_hash = 10, .net_hash = 11, .cwd = "/tmp", .argv = argv, .envp = envp};
 	struct request in;
 	struct error err = {0};
 	int sv[2];
@@ -248,6 +252,8 @@ static void a_request_crosses_the_socket_with_its_fds(void **state)
 	assert_int_equal(in.umask, 077);
 	assert_int_equal(in.fingerprint, 7);
 	assert_int_equal(in.plan_hash, 9);
+	assert_int_equal(in.policy_hash, 10);
+	assert_int_equal(in.net_hash, 11);
 	assert_string_equal(in.cwd, "/tmp");
 	assert_string_equal(in.argv[2], "exit 3");
 	assert_null(in.argv[3]);

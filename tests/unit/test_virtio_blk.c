@@ -232,6 +232,45 @@ static void in_fills_several_segments_and_the_status_is_the_last_writable_byte(v
 	free(f);
 }
 
+/*
+ * Data in several segments (a page each, as Linux sends it) reaches the
+ * disk in one call, so that a qcow2 overlay gets whole clusters to write.
+ */
+static void segments_reach_the_disk_in_one_call_each_way(void **state)
+{
+	struct fake_disk *f = new_disk();
+	struct req *r = calloc(1, sizeof(*r));
+	uint32_t written = 0;
+
+	header(r, VIRTIO_BLK_T_OUT, 8);
+	seg(r, r->hdr, sizeof(r->hdr), false);
+	for (int i = 0; i < 4; i++) {
+		memset(r->buf[i], 0x40 + i, sizeof(r->buf[i]));
+		seg(r, r->buf[i], sizeof(r->buf[i]), false);
+	}
+	seg(r, &r->status, 1, true);
+	assert_int_equal(serve(f, false, r, &written), VIRTIO_BLK_S_OK);
+	assert_int_equal(f->writes, 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(f->data[8 * VIRTIO_BLK_SECTOR + i * 2048 + 7], 0x40 + i);
+	free(r);
+	r = calloc(1, sizeof(*r));
+	header(r, VIRTIO_BLK_T_IN, 8);
+	seg(r, r->hdr, sizeof(r->hdr), false);
+	for (int i = 0; i < 4; i++)
+		seg(r, r->buf[i], sizeof(r->buf[i]), true);
+	seg(r, &r->status, 1, true);
+	assert_int_equal(serve(f, false, r, &written), VIRTIO_BLK_S_OK);
+	assert_int_equal(f->reads, 1);
+	assert_int_equal(written, 4 * 2048 + 1); /* and the status */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r->buf[i][0], 0x40 + i);
+		assert_int_equal(r->buf[i][2047], 0x40 + i);
+	}
+	free(r);
+	free(f);
+}
+
 static void requests_past_the_capacity_get_ioerr_and_touch_nothing(void **state)
 {
 	static const uint64_t sectors[] = {
@@ -475,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(out_writes_the_readable_data_after_the_header),
 	    cmocka_unit_test(a_header_split_across_segments_is_read_whole),
 	    cmocka_unit_test(in_fills_several_segments_and_the_status_is_the_last_writable_byte),
+	    cmocka_unit_test(segments_reach_the_disk_in_one_call_each_way),
 	    cmocka_unit_test(requests_past_the_capacity_get_ioerr_and_touch_nothing),
 	    cmocka_unit_test(data_not_a_whole_number_of_sectors_gets_ioerr),
 	    cmocka_unit_test(a_read_only_disk_refuses_writes_discards_and_zeroes),
