@@ -89,8 +89,8 @@ static void queries_of_another_shape_are_refused(void **state)
 {
 	/* Two questions: allowed.test, then secret.other.test (RFC 9619: one only). */
 	static const uint8_t two[] = {0x12, 0x34, 0x01, 0x00, 0, 2, 0, 0, 0, 0, 0, 0,
-				      7, 'a', 'l', 'l', 'o', 'w', 'e', 'd', 4, 't', 'e', 's', 't', 0,
-				      0, 1, 0, 1,
+				      7, 'a', 'l', 'l', 'o', 'w', 'e', 'd',
+				      4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
 				      6, 's', 'e', 'c', 'r', 'e', 't', 5, 'o', 't', 'h', 'e', 'r',
 				      4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
 	uint8_t q[sizeof(query) + 16];
@@ -158,8 +158,8 @@ static void the_upstream_query_holds_the_question_alone(void **state)
 	static const uint8_t opt[] = {0, 0, 41, 0xff, 0xff, 0x12, 0, 0x80, 0, 0, 12,
 				      0, 10, 0, 8, 's', 'e', 'c', 'r', 'e', 't', '!', '!'};
 	static const uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
-				       7, 'a', 'l', 'l', 'o', 'w', 'e', 'd', 4, 't', 'e', 's', 't', 0,
-				       0, 1, 0, 1,
+				       7, 'a', 'l', 'l', 'o', 'w', 'e', 'd',
+				       4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
 				       0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
 	uint8_t q[sizeof(query) + sizeof(opt)], up[512];
 	struct dns_query dq;
@@ -236,8 +236,8 @@ static void an_answer_gives_its_addresses_and_ttls(void **state)
 static void addresses_of_other_names_are_left_out(void **state)
 {
 	/* evil.example A 10.99.0.2, TTL 600000, after the answer's own. */
-	static const uint8_t evil[] = {4, 'e', 'v', 'i', 'l', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0,
-				       0, 1, 0, 1, 0, 0x09, 0x27, 0xc0, 0, 4, 10, 99, 0, 2};
+	static const uint8_t evil[] = {4, 'e', 'v', 'i', 'l', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+				       0, 0, 1, 0, 1, 0, 0x09, 0x27, 0xc0, 0, 4, 10, 99, 0, 2};
 	/* sub.allowed.test A 10.99.0.3: a name below, no more allowed.test's than evil.example. */
 	static const uint8_t sub[] = {3, 's', 'u', 'b', 0xc0, 12,
 				      0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 99, 0, 3};
@@ -283,7 +283,8 @@ static void a_cname_chain_leads_to_addresses_in_any_case_and_order(void **state)
 static void a_ttl_is_capped(void **state)
 {
 	/* allowed.test A 10.99.0.4, TTL 600000 s. */
-	static const uint8_t big[] = {0xc0, 12, 0, 1, 0, 1, 0, 0x09, 0x27, 0xc0, 0, 4, 10, 99, 0, 4};
+	static const uint8_t big[] = {0xc0, 12, 0, 1, 0, 1, 0, 0x09, 0x27, 0xc0,
+				      0, 4, 10, 99, 0, 4};
 	uint8_t a[256];
 	size_t n = answer(a);
 	struct dns_addr addrs[4];
