@@ -161,6 +161,7 @@ FUZZ_BINS := $(BUILD)/tests/fuzz/fuzz_control $(BUILD)/tests/fuzz/fuzz_qcow2 \
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS)
+$(FUZZ_BINS): tests/fuzz/fuzz.h
 check: fuzz
 
 $(BUILD)/tests/fuzz/fuzz_control: tests/fuzz/fuzz_control.c src/box/control.c src/common/util.c \

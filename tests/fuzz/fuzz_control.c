@@ -19,15 +19,8 @@
 #include <string.h>
 
 #include "box/control.h"
+#include "fuzz.h"
 #include "common/banned.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 /* The string at p lies in blob[0, len), NUL included, and starts at *next. */
 static const char *check_string(const char *p, const char *blob, size_t len, const char **next)

@@ -25,15 +25,8 @@
 
 #include "vmm/virtio/virtio.h"
 #include "vmm/virtio/virtq.h"
+#include "fuzz.h"
 #include "common/banned.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 #define LOW 0x4000	 /* region 0: [0, LOW) */
 #define HIGH_GPA 0x10000 /* region 1: [HIGH_GPA, HIGH_GPA + HIGH) */
