@@ -215,11 +215,11 @@ static pid_t clone_init_net(struct box *box, struct box_init *init, struct error
 	struct pasta_config cfg;
 	pid_t pid;
 
-	for (size_t i = 0; i < allow->n; i++) {
+	for (size_t i = 0; i < allow->n; i++)
 		if (allow_parse(allow->v[i], &rules[i], err) < 0)
 			return -1;
-		init->net_names |= rules[i].kind == ALLOW_NAME;
-	}
+	/* The stub answers every --allow box's queries, allowed names or none (net/dns.h). */
+	init->net_stub = allow->n > 0;
 	/* --allow implies --net user (policy_build), limited to what it names. */
 	if (p->net == NET_USER) {
 		if (pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v,

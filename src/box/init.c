@@ -161,7 +161,7 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 		_exit(EXIT_HUTCH_FAILED); /* the host side already said why */
 	if (r == 0)
 		r = box_root_finish(&init->root, &p.plan, err);
-	if (r == 0 && init->net_names)
+	if (r == 0 && init->net_stub)
 		r = net_resolv_conf_mount("--allow: hutch's resolver, which answers the names allowed",
 					  DNS_STUB_ADDR, err);
 	if (r == 0 && built->net.keeper > 0)

@@ -31,7 +31,7 @@ struct box_init {
 	uint64_t net_hash;    /* of its network alone (policy_net_hash) */
 	bool as_root;   /* the box maps its user to uid 0 */
 	bool net_made;  /* PID 1 is born in its network namespace (--allow: net/net.h) */
-	bool net_names; /* --allow names DNS names: resolv.conf names the stub (net/dns.h) */
+	bool net_stub; /* --allow: resolv.conf names the stub (net/dns.h) */
 	const char *cwd; /* the creating run's working directory (fsplan_add_cwd) */
 	int sock;       /* stream socket to the hutch run that creates the box */
 	int listener;   /* the box's control socket, bound and listening */

@@ -233,7 +233,7 @@ static void add_set(struct text *t, const char *name, int family, const struct a
  *    allow4/allow6) and from the names the stub resolver answered for
  *    (dns4/dns6, and dnsany4/dnsany6 for names without a port, whose
  *    elements time out with the answer's TTL), and the stub resolver
- *    (UDP, and only when a name is allowed);
+ *    (UDP);
  *  - everything else is logged to NFLOG (net/nflog.c reads it), at most
  *    ALLOW_LOG_RATE a second after a burst of twice that, so that a box
  *    refused in a loop cannot fill the host's disk with its log (the
@@ -244,15 +244,6 @@ static void add_set(struct text *t, const char *name, int family, const struct a
 char *allow_ruleset(const struct allow_rule *rules, size_t n)
 {
 	struct text t = {0};
-	bool names = false;
-
-	/*
-	 * The stub only where a name is allowed: else nothing answers at its
-	 * address in the box, and the packet would go on to pasta, whose
-	 * --dns-forward answers any name (a way out for anything put in one).
-	 */
-	for (size_t i = 0; i < n; i++)
-		names |= rules[i].kind == ALLOW_NAME;
 
 	add(&t, "table inet hutch {\n");
 	add_set(&t, "allow4", AF_INET, rules, n);
@@ -274,14 +265,18 @@ char *allow_ruleset(const struct allow_rule *rules, size_t n)
 		"\t\tmeta l4proto { tcp, udp } ip6 daddr . th dport @dns6 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip daddr @dnsany4 accept\n"
 		"\t\tmeta l4proto { tcp, udp } ip6 daddr @dnsany6 accept\n"
-		"%s"
+		/*
+		 * The stub, which serves under every --allow (net/keeper.c), and
+		 * only on the box's lo: routed anywhere else, to pasta, whose
+		 * --dns-forward answers any name, it would be a way out.
+		 */
+		"\t\toif \"lo\" ip daddr " DNS_STUB_ADDR " udp dport 53 accept\n"
 		"\t\tcounter limit rate %d/second burst %d packets log prefix \"" ALLOW_LOG_PREFIX
 		"\" group %d\n"
 		"\t\tmeta l4proto tcp reject with tcp reset\n"
 		"\t\treject with icmpx type port-unreachable\n"
 		"\t}\n"
 		"}\n",
-	    names ? "\t\tip daddr " DNS_STUB_ADDR " udp dport 53 accept\n" : "", ALLOW_LOG_RATE,
-	    2 * ALLOW_LOG_RATE, ALLOW_LOG_GROUP);
+	    ALLOW_LOG_RATE, 2 * ALLOW_LOG_RATE, ALLOW_LOG_GROUP);
 	return t.s;
 }

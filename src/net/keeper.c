@@ -287,7 +287,8 @@ _Noreturn void keeper_main(const struct netns_box *nb, int sock)
 	if (nb->as_root &&
 	    set_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", &err) < 0)
 		fail(sock, &err);
-	if (names && stub_listen_open(&stub, &err) < 0)
+	/* Even with no name allowed: every query is answered (NXDOMAIN) and logged. */
+	if (stub_listen_open(&stub, &err) < 0)
 		fail(sock, &err);
 	nflog_fd = nflog_open(ALLOW_LOG_GROUP, &err);
 	if (nflog_fd < 0)

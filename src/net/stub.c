@@ -103,14 +103,15 @@ static void log_query(const struct stub *s, const char *name, uint16_t qtype, co
 	log_answer(s, name, qtype, verdict, answers, -1, why);
 }
 
-/* Forward an allowed query and wait for its answer (same id). */
-static ssize_t forward(const struct stub *s, const uint8_t *q, size_t qlen, uint8_t *ans,
-		       size_t cap)
+/* Send the query built for q and wait for its answer (same id). */
+static ssize_t forward(const struct stub *s, const struct dns_query *q, uint8_t *ans, size_t cap)
 {
 	struct pollfd p = {.fd = s->up_fd, .events = POLLIN};
+	uint8_t up[512];
+	size_t qlen = dns_upstream_query(q, up, sizeof(up));
 	ssize_t n;
 
-	if (send(s->up_fd, q, qlen, 0) < 0)
+	if (!qlen || send(s->up_fd, up, qlen, 0) < 0)
 		return -1;
 	for (int tries = 0; tries < 16; tries++) {
 		if (poll(&p, 1, UPSTREAM_MS) <= 0)
@@ -119,17 +120,21 @@ static ssize_t forward(const struct stub *s, const uint8_t *q, size_t qlen, uint
 		if (n < 0)
 			return -1;
 		/* A late answer to an earlier query: not this one's. */
-		if (n >= 12 && ans[0] == q[0] && ans[1] == q[1])
+		if (n >= 12 && ans[0] == up[0] && ans[1] == up[1])
 			return n;
 	}
 	return -1;
 }
 
-/* Add the answer's addresses to the allowed sets; their list, JSON, for the log. */
+/*
+ * Add the addresses the answer gives for name to the allowed sets; their
+ * list, JSON, for the log. The box still receives the whole answer: an
+ * address left out here is one it learns but cannot reach.
+ */
 static char *allow_answers(const struct stub *s, const char *name, const uint8_t *ans, size_t n)
 {
 	struct dns_addr addrs[32];
-	int count = dns_answers(ans, n, addrs, 32);
+	int count = dns_answers(ans, n, name, addrs, 32);
 	char *list = xstrdup("");
 
 	for (int i = 0; i < count; i++) {
@@ -152,27 +157,38 @@ void stub_serve(const struct stub *s)
 	uint8_t q[1500], ans[4096];
 	struct sockaddr_storage from;
 	socklen_t flen = sizeof(from);
-	char name[256];
-	uint16_t qtype;
+	struct dns_query dq;
+	const char *refused;
 	ssize_t n = recvfrom(s->fd, q, sizeof(q), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+	int end;
 
-	if (n <= 0 || dns_question(q, (size_t)n, name, &qtype) < 0)
+	if (n <= 0)
 		return;
-	if (!s->forward_all && !dns_name_allowed(s->rules, s->nrules, name)) {
+	end = dns_query_read(q, (size_t)n, &dq, &refused);
+	if (end < 0) {
+		uint8_t reply[12];
+		if (!refused)
+			return;
+		s->log(s->arg, "dns", NULL, "denied", refused);
+		sendto(s->fd, reply, dns_refusal(q, &dq, reply), 0, (struct sockaddr *)&from,
+		       flen);
+		return;
+	}
+	if (!s->forward_all && !dns_name_allowed(s->rules, s->nrules, dq.name)) {
 		_cleanup_free_ char *why = xasprintf("'%s' is not in the box's --allow list: "
-						     "answered NXDOMAIN", name);
-		size_t r = dns_nxdomain(q, (size_t)n);
-		log_query(s, name, qtype, "denied", NULL, why);
+						     "answered NXDOMAIN", dq.name);
+		size_t r = dns_nxdomain(q, (size_t)end);
+		log_query(s, dq.name, dq.type, "denied", NULL, why);
 		sendto(s->fd, q, r, 0, (struct sockaddr *)&from, flen);
 		return;
 	}
-	ssize_t an = forward(s, q, (size_t)n, ans, sizeof(ans));
+	ssize_t an = forward(s, &dq, ans, sizeof(ans));
 	if (an < 0) {
-		log_query(s, name, qtype, "info", NULL, "the host's resolver did not answer");
+		log_query(s, dq.name, dq.type, "info", NULL, "the host's resolver did not answer");
 		return;
 	}
 	/* Allowed before the box sees the answer, so its connect finds them. */
-	_cleanup_free_ char *list = allow_answers(s, name, ans, (size_t)an);
-	log_answer(s, name, qtype, "allowed", list, ans[3] & 0xf, NULL);
+	_cleanup_free_ char *list = allow_answers(s, dq.name, ans, (size_t)an);
+	log_answer(s, dq.name, dq.type, "allowed", list, ans[3] & 0xf, NULL);
 	sendto(s->fd, ans, (size_t)an, 0, (struct sockaddr *)&from, flen);
 }

@@ -214,7 +214,6 @@ print(\"refused\", refused)"'
 		p udp-other-port udp 10.99.0.1 8081
 		p udp6 udp fd99::1 8080
 		p tcp6 tcp fd99::1 8080
-		p stub-udp udp 169.254.1.1 53
 		p stub-tcp tcp 169.254.1.1 53
 		p still-denied tcp 10.99.0.2 8080
 		p still-allowed tcp 10.99.0.1 8080'
@@ -238,9 +237,9 @@ print(\"refused\", refused)"'
 	expect_probe icmp EPERM
 	expect_fast icmp
 	expect_probe icmp6 "(EPERM|EACCES|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT)"
-	# UDP and IPv6 to what is not allowed, and the DNS stub's address when
-	# no name is allowed, refused too.
-	for p in udp-denied udp-other-port udp6 stub-udp; do
+	# UDP and IPv6 to what is not allowed refused too, and TCP to the DNS
+	# stub (UDP only; with no name allowed it answers NXDOMAIN, see below).
+	for p in udp-denied udp-other-port udp6; do
 		expect_probe "$p" EPERM
 		expect_fast "$p"
 	done
@@ -323,6 +322,57 @@ start_dns()
 	log_has '.event == "dns" and .args.name == "brief.test" and (.args.answers | any(.ttl == 1))'
 }
 
+@test "--allow NAME: only the question goes upstream, and only the name's own addresses are allowed" {
+	local port i
+	python3 "$BATS_TEST_DIRNAME/allow_upstream.py" "$TEST_ROOT/upstream.log" \
+		> "$TEST_ROOT/upstream.out" 2>&1 3>&- &
+	BG_PIDS+=("$!")
+	for i in $(seq 50); do
+		port=$(head -n 1 "$TEST_ROOT/upstream.out")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	export HUTCH_RESOLVER="127.0.0.1:$port"
+	# Two questions (the second a secret); then one, with an EDNS option holding a secret.
+	cat > "$TEST_ROOT/queries.py" <<- 'EOF'
+		import socket
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		s.settimeout(5)
+		s.connect(("169.254.1.1", 53))
+		q = b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x07allowed\x04test\x00\x00\x01\x00\x01"
+		s.send(q + b"\x0cs3cr3t-in-qd\x05other\x04test\x00\x00\x01\x00\x01")
+		print("two questions: rcode", s.recv(512)[3] & 15)
+		opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x10\x00\x0a\x00\x0cs3cr3t-in-ar"
+		s.send(q[:5] + b"\x01" + q[6:11] + b"\x01" + q[12:] + opt)
+		a = s.recv(4096)
+		print("one question: rcode", a[3] & 15, "answers", a[7])
+	EOF
+	allow_run --allow allowed.test:8080 --allow allowed.test:8081 -- "
+		python3 '$TEST_ROOT/queries.py'
+		p own tcp 10.99.0.1 8080
+		p foreign tcp 10.99.0.2 8081"
+	expect_status 0
+	expect_contains "$output" "two questions: rcode 1"
+	expect_contains "$output" "one question: rcode 0 answers 2"
+	expect_probe own "connected: hello 8080"
+	expect_probe foreign ECONNREFUSED
+	# Upstream saw one query, without the box's secrets: the stub's own.
+	[ "$(wc -l < "$TEST_ROOT/upstream.log")" -eq 1 ] || { cat "$TEST_ROOT/upstream.log"; return 1; }
+	! grep -q "$(printf s3cr3t | od -An -tx1 | tr -d ' \n')" "$TEST_ROOT/upstream.log"
+	log_has '.event == "dns" and .verdict == "denied" and (.why | test("other than one question"))'
+	log_has '.event == "dns" and .verdict == "allowed" and .args.name == "allowed.test" and (.args.answers | length == 1 and .[0].address == "10.99.0.1")'
+}
+
+@test "--allow with addresses alone: the stub still answers every query, NXDOMAIN, and logs it" {
+	allow_run --allow 10.99.0.1:8080 -- '
+		grep "^nameserver" /etc/resolv.conf
+		getent hosts allowed.test > /dev/null; echo "allowed.test: $?"'
+	expect_status 0
+	expect_contains "$output" "nameserver 169.254.1.1"
+	expect_contains "$output" "allowed.test: 2"
+	log_has '.event == "dns" and .verdict == "denied" and .args.name == "allowed.test" and (.why | test("not in the box.s --allow list"))'
+}
+
 @test "a profile's allow key is an --allow" {
 	export HOME="$TEST_ROOT/user"
 	mkdir -p "$HOME/.config/hutch/profiles"
@@ -380,7 +430,7 @@ start_dns()
 		try:
 		    s.connect(("169.254.1.1", 53))
 		    s.send(q)
-		    print("no-names: answered", len(s.recv(512)))
+		    print("no-names: rcode", s.recv(512)[3] & 15)
 		except OSError as e:
 		    print("no-names: refused", e)
 	EOF
@@ -395,7 +445,7 @@ start_dns()
 			getent ahostsv6 site.hutch-test > /dev/null && echo v6-after: \$(get fd99:1::1)
 			getent hosts other.hutch-test > /dev/null; echo other: \$?
 		"
-		# No name allowed: the DNS forwarder of pasta, which answers any name, is out of reach.
+		# No name allowed: hutch answers NXDOMAIN; the forwarder of pasta, which answers any name, is out of reach.
 		setpriv --inh-caps=-all --ambient-caps=-all "$HUTCH" run --allow 10.99.1.1:8080 -- \
 			python3 "$DNS_QUERY"
 		echo "pastas left: $(ps -eo comm= | grep -c -E "^(pasta|passt)")"'
@@ -405,7 +455,7 @@ start_dns()
 	expect_contains "$output" "v6-before: 0"
 	expect_contains "$output" "v6-after: 1"
 	expect_contains "$output" "other: 2"
-	expect_contains "$output" "no-names: refused"
+	expect_contains "$output" "no-names: rcode 3"
 	expect_contains "$output" "pastas left: 0"
 }
 
