@@ -86,7 +86,7 @@ static int net_user_start(struct box_init *init, int netns_fd, struct error *err
 	r = pasta_config_parse(&cfg, p->publish.v, p->publish.n, p->host_port.v, p->host_port.n,
 			       err);
 	if (r == 0)
-		r = usernet_start(&init->built.net, &cfg, err);
+		r = usernet_start(&init->built.net, &cfg, init->log_fd, err);
 	pasta_config_release(&cfg);
 	return r < 0 ? -1 : usernet_attach(&init->built.net, netns_fd, err);
 }
@@ -165,7 +165,7 @@ static int build_root(struct box_init *init, struct box_built *built, struct err
 		r = net_resolv_conf_mount("--allow: hutch's resolver, which answers the names allowed",
 					  DNS_STUB_ADDR, err);
 	if (r == 0 && built->net.keeper > 0)
-		r = net_resolv_conf_mount("--net user: pasta forwards this to the host's resolver",
+		r = net_resolv_conf_mount("--net user: hutch forwards this to the host's resolver",
 					  NET_DNS_ADDR, err) < 0 ? -1 : usernet_ready(&built->net, err);
 	if (p.r == 0)
 		fsplan_release(&p.plan);

@@ -189,7 +189,7 @@ static int start_usernet(const struct netns_box *nb, struct usernet *u, pid_t *h
 		if (unshare(CLONE_NEWPID) < 0)
 			error_set(&got.err, errno, "cannot create a pid namespace for the box's network");
 		else
-			got.r = usernet_start(&got.u, nb->pasta, &got.err);
+			got.r = usernet_start(&got.u, nb->pasta, -1, &got.err);
 		if (write_all(p[1], &got, sizeof(got)) < 0 || got.r < 0)
 			_exit(1);
 		for (;;)

@@ -109,11 +109,15 @@ struct usernet {
 struct pasta_config;
 
 /*
- * Start the keeper for pasta cfg (copied); call from a single-threaded
+ * Start the keeper for pasta cfg (copied); with log_fd (the box's event
+ * log, not -1), it also serves the DNS of each namespace it attaches,
+ * forwarding every query to the host's resolver and logging it and its
+ * answer (net/usernet_dns.h). Call from a single-threaded
  * process in the host's network namespace, in the user namespace that
  * owns the box's network namespaces, with all capabilities there.
  */
-int usernet_start(struct usernet *u, const struct pasta_config *cfg, struct error *err);
+int usernet_start(struct usernet *u, const struct pasta_config *cfg, int log_fd,
+		  struct error *err);
 
 /*
  * Have the keeper connect the network namespace netns_fd through a new

@@ -11,7 +11,9 @@
  * --host-port names (-T PORT); published ports bound as -t ADDR/PORT:PORT,
  * because a bare -t PORT binds every address of the host; and DNS through
  * --dns-forward NET_DNS_ADDR, which the box's /etc/resolv.conf names
- * (pasta writes none, and -D with --dns-forward breaks its replies).
+ * (pasta writes none, and -D with --dns-forward breaks its replies). Under
+ * --net user, hutch's own forwarder (net/usernet_dns.h) holds that address
+ * on the box's loopback, which wins: the box's queries are logged.
  */
 #ifndef HUTCH_NET_PASTA_H
 #define HUTCH_NET_PASTA_H
@@ -23,7 +25,7 @@
 
 #include "common/error.h"
 
-/* The resolver the box's resolv.conf names: pasta forwards it to the host's. */
+/* The resolver the box's resolv.conf names, forwarded to the host's (above). */
 #define NET_DNS_ADDR "169.254.1.1"
 
 /* One --publish: the host's ADDR:HOSTPORT reaches the box's BOXPORT. */

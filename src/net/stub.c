@@ -80,17 +80,27 @@ static const char *type_name(uint16_t t, char *buf, size_t len)
 	}
 }
 
+/* rcode: the answer's (its header's low 4 bits), or -1 for none. */
+static void log_answer(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
+		       const char *answers, int rcode, const char *why)
+{
+	_cleanup_free_ char *q = json_quote(name);
+	char tb[8], rc[16] = "";
+	_cleanup_free_ char *args = NULL;
+
+	if (rcode >= 0)
+		snprintf(rc, sizeof(rc), ",\"rcode\":%d", rcode);
+	args = xasprintf("{\"name\":%s,\"type\":\"%s\"%s%s%s%s}", q,
+			 type_name(qtype, tb, sizeof(tb)), answers ? ",\"answers\":[" : "",
+			 answers ? answers : "", answers ? "]" : "", rc);
+
+	s->log(s->arg, "dns", args, verdict, why);
+}
+
 static void log_query(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
 		      const char *answers, const char *why)
 {
-	_cleanup_free_ char *q = json_quote(name);
-	char tb[8];
-	_cleanup_free_ char *args = xasprintf("{\"name\":%s,\"type\":\"%s\"%s%s%s}", q,
-					      type_name(qtype, tb, sizeof(tb)),
-					      answers ? ",\"answers\":[" : "", answers ? answers : "",
-					      answers ? "]" : "");
-
-	s->log(s->arg, "dns", args, verdict, why);
+	log_answer(s, name, qtype, verdict, answers, -1, why);
 }
 
 /* Send the query built for q and wait for its answer (same id). */
@@ -164,7 +174,7 @@ void stub_serve(const struct stub *s)
 		       flen);
 		return;
 	}
-	if (!dns_name_allowed(s->rules, s->nrules, dq.name)) {
+	if (!s->forward_all && !dns_name_allowed(s->rules, s->nrules, dq.name)) {
 		_cleanup_free_ char *why = xasprintf("'%s' is not in the box's --allow list: "
 						     "answered NXDOMAIN", dq.name);
 		size_t r = dns_nxdomain(q, (size_t)end);
@@ -179,6 +189,6 @@ void stub_serve(const struct stub *s)
 	}
 	/* Allowed before the box sees the answer, so its connect finds them. */
 	_cleanup_free_ char *list = allow_answers(s, dq.name, ans, (size_t)an);
-	log_query(s, dq.name, dq.type, "allowed", list, NULL);
+	log_answer(s, dq.name, dq.type, "allowed", list, ans[3] & 0xf, NULL);
 	sendto(s->fd, ans, (size_t)an, 0, (struct sockaddr *)&from, flen);
 }

@@ -2,6 +2,8 @@
 #ifndef HUTCH_NET_STUB_H
 #define HUTCH_NET_STUB_H
 
+#include <stdbool.h>
+
 #include "net/allow.h"
 #include "net/nft.h"
 
@@ -11,6 +13,7 @@ struct stub {
 	const struct allow_rule *rules;
 	size_t nrules;
 	struct nft_helper *nft;
+	bool forward_all; /* --net user: every name is forwarded, none allowed in nftables */
 	void (*log)(void *arg, const char *event, const char *args_json, const char *verdict,
 		    const char *why);
 	void *arg;

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "net/net.h"
 #include "net/pasta.h"
+#include "net/usernet_dns.h"
 #include "common/banned.h"
 
 struct usernet_reply {
@@ -76,8 +77,13 @@ static int next_netns(int sock, int sfd, pid_t *pasta)
 	}
 }
 
-static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *path, int sock)
+/* The keeper's fds: PID 1's socket, and the box's event log (or none). */
+enum { SOCK_FD = 3, LOG_FD = 4 };
+
+static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *path, int sock,
+				  int log_fd)
 {
+	struct usernet_dns dns = {.pid = -1, .pidfd = -1, .ready = -1};
 	pid_t pasta = -1;
 	sigset_t chld;
 	int fd, sfd;
@@ -85,9 +91,13 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* The pasta that serves is an orphan (it daemonizes): it becomes ours to reap. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (dup2(sock, 3) < 0)
+	/* Out of the way of 3 and 4 first: either may be the other's. */
+	sock = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+	if (log_fd >= 0)
+		log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, 10);
+	if (sock < 0 || dup2(sock, SOCK_FD) < 0 || (log_fd >= 0 && dup2(log_fd, LOG_FD) < 0))
 		_exit(1);
-	close_range(4, ~0U, 0);
+	close_range(log_fd >= 0 ? LOG_FD + 1 : LOG_FD, ~0U, 0);
 	stdio_to_null();
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -95,10 +105,20 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		_exit(1);
-	while ((fd = next_netns(3, sfd, &pasta)) >= 0) {
+	while ((fd = next_netns(SOCK_FD, sfd, &pasta)) >= 0) {
 		struct usernet_reply reply = {.ok = 1};
 		struct error err;
 		pid_t old = pasta;
+		int r = 0;
+
+		/*
+		 * The box's DNS, forwarded and logged (net/usernet_dns.h): the
+		 * last namespace's forwarder served one that is gone. It is
+		 * ready long before pasta is.
+		 */
+		usernet_dns_stop(&dns);
+		if (log_fd >= 0)
+			r = usernet_dns_start(&dns, fd, LOG_FD, &err);
 
 		/*
 		 * The last namespace's pasta takes 10-25 ms to die here: it dies
@@ -111,22 +131,29 @@ static _Noreturn void keeper_main(const struct pasta_config *cfg, const char *pa
 			pasta_stop(old);
 			old = -1;
 		}
-		pasta = pasta_start(path, cfg, fd, &err);
+		pasta = r < 0 ? -1 : pasta_start(path, cfg, fd, &err);
 		pasta_stop(old);
 		close(fd);
+		if (pasta > 0 && dns.ready >= 0 && usernet_dns_ready(&dns, &err) < 0) {
+			pasta_stop(pasta);
+			pasta = -1;
+		}
 		if (pasta < 0) {
+			usernet_dns_stop(&dns);
 			reply.ok = 0;
 			snprintf(reply.msg, sizeof(reply.msg), "%s", err.msg);
 		}
-		if (send(3, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply))
+		if (send(SOCK_FD, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply))
 			break;
 	}
 	/* PID 1 has gone (or hung up): so does its network. */
+	usernet_dns_stop(&dns);
 	pasta_stop(pasta);
 	_exit(0);
 }
 
-int usernet_start(struct usernet *u, const struct pasta_config *cfg, struct error *err)
+int usernet_start(struct usernet *u, const struct pasta_config *cfg, int log_fd,
+		  struct error *err)
 {
 	_cleanup_free_ char *path = NULL;
 	int sv[2];
@@ -146,7 +173,7 @@ int usernet_start(struct usernet *u, const struct pasta_config *cfg, struct erro
 	pid = syscall(SYS_clone, (unsigned long)CLONE_NEWNS, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		close(sv[0]);
-		keeper_main(cfg, path, sv[1]);
+		keeper_main(cfg, path, sv[1], log_fd);
 	}
 	close(sv[1]);
 	if (pid < 0) {

@@ -85,6 +85,24 @@ no_pasta_within() {
 	[ "$(grep -c 'hello from the made-up internet' <<< "$output")" -eq 3 ]
 }
 
+@test "--net user logs each DNS query and its answer, also in a run that joins an idle box" {
+	require_pasta
+	inet '
+		H run -b dns --net user -- getent ahostsv4 site.hutch-test
+		H run -b dns --net user -- getent ahostsv6 site.hutch-test
+		log=$(H log --json dns)
+		jq -e -s "any(.[]; .event == \"dns\" and .verdict == \"allowed\" and
+			.args.name == \"site.hutch-test\" and .args.type == \"A\" and .args.rcode == 0 and
+			(.args.answers | any(.address == \"10.99.1.1\")))" <<< "$log" > /dev/null &&
+		jq -e -s "any(.[]; .event == \"dns\" and .args.name == \"site.hutch-test\" and
+			.args.type == \"AAAA\" and (.args.answers | any(.address == \"fd99:1::1\")))" \
+			<<< "$log" > /dev/null && echo logged || echo "$log"'
+	expect_status 0
+	expect_contains "$output" "10.99.1.1"
+	expect_contains "$output" "fd99:1::1"
+	expect_contains "$output" "logged"
+}
+
 @test "--net none, the default, has only loopback" {
 	require_pasta
 	inet '
