@@ -39,7 +39,8 @@ static bool type_forwarded(uint16_t t)
 	return false;
 }
 
-int dns_query_read(const uint8_t *msg, size_t len, struct dns_query *q, const char **why)
+int dns_query_read(const uint8_t *msg, size_t len, bool any_type, struct dns_query *q,
+		   const char **why)
 {
 	size_t off = HEADER, n = 0;
 
@@ -96,7 +97,7 @@ int dns_query_read(const uint8_t *msg, size_t len, struct dns_query *q, const ch
 	if (get16(msg + off + 2) != CLASS_IN)
 		return -1;
 	*why = "a query of a type the stub does not forward: refused";
-	if (!type_forwarded(q->type))
+	if (!any_type && !type_forwarded(q->type))
 		return -1;
 	*why = NULL;
 	return (int)(off + 4);

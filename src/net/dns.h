@@ -41,13 +41,15 @@ struct dns_query {
 /*
  * Read the query in msg (len bytes). The end of its question if it is one
  * the stub answers: a standard query (opcode QUERY) with exactly one
- * question, of class IN and a type the stub forwards, no answer or
+ * question, of class IN and a type the stub forwards (any type with
+ * any_type: --net user, whose box reaches the world anyway), no answer or
  * authority records and at most an OPT record (whose contents are never
  * read) as additional section. Else -1, with *why saying what is refused,
  * and dns_refusal() the reply to send; *why is NULL when msg deserves no
  * reply (shorter than a header, or itself an answer).
  */
-int dns_query_read(const uint8_t *msg, size_t len, struct dns_query *q, const char **why);
+int dns_query_read(const uint8_t *msg, size_t len, bool any_type, struct dns_query *q,
+		   const char **why);
 
 /* The reply to a query dns_query_read refused with a reason: its header alone, 12 bytes. */
 size_t dns_refusal(const uint8_t *msg, const struct dns_query *q, uint8_t out[12]);

@@ -164,7 +164,7 @@ void stub_serve(const struct stub *s)
 
 	if (n <= 0)
 		return;
-	end = dns_query_read(q, (size_t)n, &dq, &refused);
+	end = dns_query_read(q, (size_t)n, s->forward_all, &dq, &refused);
 	if (end < 0) {
 		uint8_t reply[12];
 		if (!refused)

@@ -23,7 +23,7 @@ static const uint8_t query[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
 
 static int read_query(const uint8_t *q, size_t len, struct dns_query *dq, const char **why)
 {
-	return dns_query_read(q, len, dq, why);
+	return dns_query_read(q, len, false, dq, why);
 }
 
 static void a_query_names_its_question(void **state)
@@ -120,6 +120,15 @@ static void queries_of_another_shape_are_refused(void **state)
 	memcpy(q, query, n);
 	q[n - 3] = 99; /* type 99 (SPF... or 16 bits of the box's choice) */
 	assert_refused(q, n, 5);
+	/* --net user forwards any type: its box reaches the world anyway. */
+	{
+		struct dns_query dq;
+		const char *why;
+
+		assert_int_equal(dns_query_read(q, n, true, &dq, &why), (int)n);
+		assert_int_equal(dq.type, 99);
+		assert_null(why);
+	}
 	/* One additional record that is not an OPT: A, owner "x". */
 	memcpy(q, query, n);
 	q[11] = 1;
