@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/dns.h"
@@ -69,6 +70,44 @@ int stub_listen_open(struct stub *s, struct error *err)
 	return 0;
 }
 
+/*
+ * At most STUB_LOG_RATE events a second, after a burst of twice that, as
+ * the rules log their denials (allow.h): a box asking in a loop cannot
+ * fill the host's disk with its log. What was left out is counted, and
+ * said with the next event logged. One stub a process (the keeper, or a
+ * --net user forwarder): the bucket is the process's.
+ */
+#define STUB_LOG_RATE 100
+static double log_tokens = 2 * STUB_LOG_RATE;
+static uint64_t log_last_ns, log_skipped;
+
+static void stub_log(const struct stub *s, const char *args, const char *verdict, const char *why)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (log_last_ns)
+		log_tokens += (double)(now - log_last_ns) * STUB_LOG_RATE / 1e9;
+	if (log_tokens > 2 * STUB_LOG_RATE)
+		log_tokens = 2 * STUB_LOG_RATE;
+	log_last_ns = now;
+	if (log_tokens < 1) {
+		log_skipped++;
+		return;
+	}
+	log_tokens -= 1;
+	if (log_skipped) {
+		_cleanup_free_ char *n = xasprintf("%llu DNS events not logged: more than %d a "
+						   "second", (unsigned long long)log_skipped,
+						   STUB_LOG_RATE);
+		s->log(s->arg, "dns", NULL, "info", n);
+		log_skipped = 0;
+	}
+	s->log(s->arg, "dns", args, verdict, why);
+}
+
 static const char *type_name(uint16_t t, char *buf, size_t len)
 {
 	switch (t) {
@@ -94,7 +133,7 @@ static void log_answer(const struct stub *s, const char *name, uint16_t qtype, c
 			 type_name(qtype, tb, sizeof(tb)), answers ? ",\"answers\":[" : "",
 			 answers ? answers : "", answers ? "]" : "", rc);
 
-	s->log(s->arg, "dns", args, verdict, why);
+	stub_log(s, args, verdict, why);
 }
 
 static void log_query(const struct stub *s, const char *name, uint16_t qtype, const char *verdict,
@@ -143,7 +182,7 @@ static char *allow_answers(const struct stub *s, const char *name, const uint8_t
 		_cleanup_free_ char *cmd = dns_allow_command(s->rules, s->nrules, name, &addrs[i]);
 		inet_ntop(addrs[i].family, addrs[i].addr, a, sizeof(a));
 		if (cmd && nft_helper_run(s->nft, cmd, &err) < 0)
-			s->log(s->arg, "dns", NULL, "info", err.msg);
+			stub_log(s, NULL, "info", err.msg);
 		char *more = xasprintf("%s%s{\"address\":\"%s\",\"ttl\":%u}", list, i ? "," : "", a,
 				       addrs[i].ttl);
 		free(list);
@@ -169,7 +208,7 @@ void stub_serve(const struct stub *s)
 		uint8_t reply[12];
 		if (!refused)
 			return;
-		s->log(s->arg, "dns", NULL, "denied", refused);
+		stub_log(s, NULL, "denied", refused);
 		sendto(s->fd, reply, dns_refusal(q, &dq, reply), 0, (struct sockaddr *)&from,
 		       flen);
 		return;

@@ -373,6 +373,28 @@ start_dns()
 	log_has '.event == "dns" and .verdict == "denied" and .args.name == "allowed.test" and (.why | test("not in the box.s --allow list"))'
 }
 
+@test "a box asking in a loop gets every answer, but its DNS events are logged at a bounded rate" {
+	allow_run --allow 10.99.0.1:8080 -- '
+		python3 -c "
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+def ask(i):
+    q = struct.pack(\">HHHHHH\", i, 0x0100, 1, 0, 0, 0) + b\"\\x04loop\\x04test\\x00\\x00\\x01\\x00\\x01\"
+    s.sendto(q, (\"169.254.1.1\", 53))
+    return s.recv(512)[3] & 15
+codes = [ask(i) for i in range(2000)]
+time.sleep(1.1)
+codes.append(ask(2000))
+print(\"answered\", len(codes), \"nxdomain\", codes.count(3))"'
+	expect_status 0
+	grep -qx "answered 2001 nxdomain 2001" <<< "$output" || { echo "$output"; false; }
+	local n
+	n=$(jq -s '[.[] | select(.event == "dns" and .args.name == "loop.test")] | length' "$LOG")
+	[ "$n" -ge 100 ] && [ "$n" -lt 1000 ] || { echo "$n of 2001 queries logged"; false; }
+	log_has '.event == "dns" and .verdict == "info" and (.why | test("^[0-9]+ DNS events not logged: more than 100 a second"))'
+}
+
 @test "a profile's allow key is an --allow" {
 	export HOME="$TEST_ROOT/user"
 	mkdir -p "$HOME/.config/hutch/profiles"
