@@ -4,8 +4,8 @@
  * the driver split it), the data after it (OUT, DISCARD, WRITE_ZEROES) or
  * in the device-writable bytes before the last (IN, GET_ID), and the status
  * in the last device-writable byte. The header is copied out of guest
- * memory once and checked there; data moves between the disk and guest
- * memory through a bounce buffer, a window at a time. Every request is bounded by the
+ * memory once and checked there; data is read into guest memory in place,
+ * and written from it through a bounce buffer. Every request is bounded by the
  * capacity without overflow. A chain with no device-writable byte cannot
  * be answered at all: BLK_MALFORMED, for the device to count.
  */
@@ -73,24 +73,31 @@ static int for_each_piece(const struct virtq_chain *c, bool writable, uint64_t o
 	return 0;
 }
 
+struct io {
+	struct disk *d;
+	uint64_t off; /* the request's first byte on the disk */
+};
+
+static int read_piece(void *arg, void *host, size_t n, uint64_t pos, struct error *err)
+{
+	struct io *io = arg;
+
+	return io->d->ops->read(io->d, host, n, io->off + pos, err);
+}
+
 /*
- * Linux sends a request's data as one segment per page: moving it piece by
- * piece made one disk call per 4 KiB, and on a qcow2 overlay the first
- * piece of each new cluster copied the cluster up from the base before the
- * rest overwrote it (three times the I/O of QEMU's writes). So data moves
- * through a bounce buffer, in windows aligned to BLK_WINDOW on the disk (a
+ * Linux sends a request's data as one segment per page. Reads go into
+ * them in place, piece by piece. Writes piece by piece made one disk call
+ * per 4 KiB, and on a qcow2 overlay the first piece of each new cluster
+ * copied the cluster up from the base before the rest overwrote it (three
+ * times the I/O of QEMU's writes). So the data of a write is gathered into
+ * a bounce buffer, in windows aligned to BLK_WINDOW on the disk (a
  * multiple of qcow2's cluster sizes up to 256 KiB; hutch's overlays use 64
- * KiB): whole clusters reach the disk layer, one call a window. The buffer
- * is the serving thread's own, made on first use.
+ * KiB): whole clusters reach the disk layer, one call a window. The
+ * buffer is the serving thread's own, made on first use.
  */
 #define BLK_WINDOW (256 * 1024)
 static _Thread_local uint8_t *bounce;
-
-static int copy_out(void *arg, void *host, size_t n, uint64_t pos, struct error *err)
-{
-	memcpy(host, (const uint8_t *)arg + pos, n);
-	return 0;
-}
 
 /* The last device-writable byte of c (the status), NULL if it has none. */
 static uint8_t *status_byte(const struct virtq_chain *c)
@@ -119,7 +126,7 @@ static uint8_t rw(struct disk *d, bool ro, const struct virtq_chain *c, bool in,
 		  uint32_t *data_written, enum blk_outcome *out, struct error *err)
 {
 	/* IN: every writable byte but the status; OUT: every readable byte after the header. */
-	uint64_t len = in ? c->writable - 1 : c->readable - VIRTIO_BLK_HDR_LEN, done, copied;
+	uint64_t len = in ? c->writable - 1 : c->readable - VIRTIO_BLK_HDR_LEN, done;
 	uint64_t off = sector * VIRTIO_BLK_SECTOR;
 	size_t k;
 
@@ -129,25 +136,29 @@ static uint8_t rw(struct disk *d, bool ro, const struct virtq_chain *c, bool in,
 	if (len >= UINT32_MAX || len % VIRTIO_BLK_SECTOR ||
 	    !in_capacity(d, sector, len / VIRTIO_BLK_SECTOR))
 		return VIRTIO_BLK_S_IOERR;
+	if (in) {
+		struct io io = {.d = d, .off = off};
+
+		if (for_each_piece(c, true, 0, len, read_piece, &io, &done, err) < 0) {
+			*out = BLK_HOST_ERROR;
+			*data_written = (uint32_t)done;
+			return VIRTIO_BLK_S_IOERR;
+		}
+		*data_written = (uint32_t)len; /* <= c->writable - 1 < 2^32 */
+		return VIRTIO_BLK_S_OK;
+	}
 	if (!bounce)
 		bounce = xmalloc(BLK_WINDOW);
 	for (done = 0; done < len; done += k) {
 		k = BLK_WINDOW - (size_t)((off + done) % BLK_WINDOW);
 		if (k > len - done)
 			k = (size_t)(len - done);
-		if (in ? d->ops->read(d, bounce, k, off + done, err) < 0
-		       : !gather(c, VIRTIO_BLK_HDR_LEN + done, bounce, k) ||
-			     d->ops->write(d, bounce, k, off + done, err) < 0) {
+		if (!gather(c, VIRTIO_BLK_HDR_LEN + done, bounce, k) ||
+		    d->ops->write(d, bounce, k, off + done, err) < 0) {
 			*out = BLK_HOST_ERROR;
-			if (in)
-				*data_written = (uint32_t)done;
 			return VIRTIO_BLK_S_IOERR;
 		}
-		if (in)
-			for_each_piece(c, true, done, k, copy_out, bounce, &copied, err);
 	}
-	if (in)
-		*data_written = (uint32_t)len; /* <= c->writable - 1 < 2^32 */
 	return VIRTIO_BLK_S_OK;
 }
 
