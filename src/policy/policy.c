@@ -69,6 +69,14 @@ bool box_may_linger(const struct policy *p, bool as_root)
 	       p->direct.n == 0 && p->deny_exec.n == 0 && p->allow.n == 0;
 }
 
+static uint64_t hash_words(uint64_t h, const struct strlist *l)
+{
+	h = hash_bytes(h, &l->n, sizeof(l->n));
+	for (size_t i = 0; i < l->n; i++)
+		h = hash_bytes(h, l->v[i], strlen(l->v[i]) + 1);
+	return h;
+}
+
 uint64_t policy_hash(const struct policy *p, uint64_t h)
 {
 	const uint64_t limits[] = {p->memory,  p->cpus_milli,    p->pids,
@@ -79,20 +87,9 @@ uint64_t policy_hash(const struct policy *p, uint64_t h)
 	h = hash_paths(h, &p->hide);
 	h = hash_paths(h, &p->read_only);
 	h = hash_paths(h, &p->direct);
-	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-		h = hash_bytes(h, &words[w]->n, sizeof(words[w]->n));
-		for (size_t i = 0; i < words[w]->n; i++)
-			h = hash_bytes(h, words[w]->v[i], strlen(words[w]->v[i]) + 1);
-	}
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+		h = hash_words(h, words[w]);
 	return hash_bytes(h, limits, sizeof(limits));
-}
-
-static uint64_t hash_words(uint64_t h, const struct strlist *l)
-{
-	h = hash_bytes(h, &l->n, sizeof(l->n));
-	for (size_t i = 0; i < l->n; i++)
-		h = hash_bytes(h, l->v[i], strlen(l->v[i]) + 1);
-	return h;
 }
 
 uint64_t policy_net_hash(const struct policy *p, uint64_t h)
