@@ -4,7 +4,7 @@
 # boot the same kernel and initramfs with the same two disks N times with
 # hutch and with QEMU's microvm, both under the real KVM of this guest, on a
 # raw disk and on a qcow2 overlay, and print one RESULT line per boot.
-N=${N:-3}
+N=${N:-4}
 STAMP=${STAMP:-/l1/vm-stamp}
 FIO_DEPTH=${FIO_DEPTH:-16}
 FIO_RUNTIME=${FIO_RUNTIME:-10}
@@ -79,6 +79,11 @@ qemu_boot() {
 		-device virtio-blk-device,drive=d1 -device virtio-rng-device
 }
 
+fresh_overlay() {
+	rm -f $D/overlay.qcow2
+	qemu-img create -q -f qcow2 -b $D/base.qcow2 -F qcow2 $D/overlay.qcow2
+}
+
 one() {
 	case $1 in
 	hutch:raw)
@@ -87,25 +92,33 @@ one() {
 	qemu:raw)
 		qemu_boot raw $D/raw.img raw ;;
 	hutch:qcow2)
-		# A fresh overlay each boot: hutch makes it in its store, qemu-img before QEMU starts.
-		rm -rf $HUTCH_HOME
-		boot hutch qcow2 /l1/hutch vm run --memory ${MEM}M --timings --name bench \
-			--disk $D/base.qcow2,overlay --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD"
-		rm -rf $HUTCH_HOME ;;
+		# A fresh overlay each boot, made by qemu-img before the VMM starts, for
+		# both VMMs alike (hutch's own `--disk base.qcow2,overlay` makes the same
+		# file in its store at start-up: a few small writes, not timed here).
+		fresh_overlay
+		boot hutch qcow2 /l1/hutch vm run --memory ${MEM}M --timings \
+			--disk $D/overlay.qcow2 --disk $D/tools.ext4,ro,format=raw -- sh -c "$GCMD"
+		rm -f $D/overlay.qcow2 ;;
 	qemu:qcow2)
-		rm -f $D/overlay.qcow2
-		qemu-img create -q -f qcow2 -b $D/base.qcow2 -F qcow2 $D/overlay.qcow2
+		fresh_overlay
 		qemu_boot qcow2 $D/overlay.qcow2 qcow2
 		rm -f $D/overlay.qcow2 ;;
 	esac
 }
 
-# ORDER: the boots of one round, in turn (bench/vm-disk-bench.sh).
-echo "INFO order of each round: $ORDER; ${SETTLE:-0} s of quiet before each boot"
+# ORDER: the boots of one round, in turn (bench/vm-disk-bench.sh); every
+# second round runs them in the reverse order. A boot's place in the round
+# moved its time by seconds whichever VMM it was (a boot right after a
+# raw-disk boot came out slower, docs/benchmarks.md), so each VMM gets each
+# place equally often when N is even.
+REVERSE=
+for b in $ORDER; do REVERSE="$b${REVERSE:+ }$REVERSE"; done
+echo "INFO order of odd rounds: $ORDER; of even rounds: $REVERSE; ${SETTLE:-0} s of quiet before each boot"
 i=0
 while [ $i -lt "$N" ]; do
 	i=$((i + 1))
-	# SETTLE seconds of quiet before each boot: a boot right after a raw-disk
-	# boot came out seconds slower, whichever VMM (docs/benchmarks.md).
-	for b in $ORDER; do sync; sleep "${SETTLE:-0}"; one $b; done
+	round=$ORDER
+	[ $((i % 2)) -eq 1 ] || round=$REVERSE
+	# SETTLE seconds of quiet before each boot.
+	for b in $round; do sync; sleep "${SETTLE:-0}"; one $b; done
 done

@@ -7,25 +7,25 @@
 # ratios are what to read.
 #
 #   bench/vm-disk-bench.sh [N]    N boots of each VMM on each disk kind
-#                                 (default 3); needs make and make vm-assets
+#                                 (default 4); needs make and make vm-assets
 #                                 first; also `bench/run vm-disk`
 #
 # Each boot runs, in the guest, on a 256 MiB disk: dd read 256 MiB (1 MiB
 # blocks, O_DIRECT), fio 4 KiB random reads (libaio, O_DIRECT, iodepth
 # FIO_DEPTH, FIO_RUNTIME seconds), dd write 256 MiB (1 MiB blocks, O_DIRECT)
-# -- once on a raw image, once on a fresh qcow2 overlay over a fully
-# allocated qcow2 base. fio and its libraries travel to the guest on a
+# -- once on a raw image, once on a fresh qcow2 overlay (made by qemu-img
+# before each boot, for both VMMs) over a fully allocated qcow2 base. fio and its libraries travel to the guest on a
 # second, read-only disk (an ext4 image made here), attached to every boot.
 #
-# ORDER sets the boots of each round, in turn (default "hutch:raw qemu:raw
-# hutch:qcow2 qemu:qcow2"), SETTLE the seconds of quiet in L1 before each
-# boot (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
+# ORDER sets the boots of each odd round, in turn (default "hutch:raw
+# qemu:raw hutch:qcow2 qemu:qcow2"; even rounds run it backwards), SETTLE
+# the seconds of quiet in L1 before each boot (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
 # the medians. Prints a summary table (medians and ranges of the boots that
 # ended with status 0) for docs/benchmarks.md and keeps the raw log in
 # bench/vm-disk-bench.log.
 set -eu
 cd "$(dirname "$0")/.."
-N=${1:-3}
+N=${1:-4}
 BUILD=${BUILD:-build}
 FIO_DEPTH=${FIO_DEPTH:-16}
 FIO_RUNTIME=${FIO_RUNTIME:-10}

@@ -36,7 +36,7 @@ static void read_some(struct disk *d)
 		size_t n =
 		    d->size - offs[i] < sizeof(buf) ? (size_t)(d->size - offs[i]) : sizeof(buf);
 
-		d->ops->read(d, buf, n, offs[i], &err);
+		disk_read(d, buf, n, offs[i], &err);
 	}
 }
 
@@ -47,10 +47,10 @@ static void write_some(struct disk *d)
 	size_t n = d->size - off < 5000 ? (size_t)(d->size - off) : 5000;
 
 	memset(buf, 0xa5, n);
-	if (d->ops->write(d, buf, n, off, &err) == 0 && d->ops->read(d, back, n, off, &err) == 0)
+	if (disk_write(d, buf, n, off, &err) == 0 && disk_read(d, back, n, off, &err) == 0)
 		CHECK(memcmp(buf, back, n) == 0);
 	if (d->size >= 3 * 65536 && d->ops->write_zeroes(d, 65536 - 100, 65536 + 200, &err) == 0 &&
-	    d->ops->read(d, back, 300, 65536 - 150, &err) == 0) {
+	    disk_read(d, back, 300, 65536 - 150, &err) == 0) {
 		for (size_t i = 50; i < 250; i++)
 			CHECK(back[i] == 0);
 	}

@@ -13,11 +13,11 @@
  *                                      the crash test, which kills it
  *
  * A crash at an exact point: with DISKTOOL_CRASH_AFTER=K in the environment
- * disktool exits (status 99) when it is about to make its K-th pwrite or
+ * disktool exits (status 99) when it is about to make its K-th pwrite, pwritev or
  * fdatasync (counted together), as a kill -9 there would. With DISKTOOL_POWER_LOSS=SEED too, it
  * loses some of the writes not yet made durable by fdatasync (chosen by SEED, the newest first,
  * never one a kept later write overlaps), as a power cut would: what the fdatasync barriers of
- * vmm/disk/qcow2 must survive. disktool stands in for pwrite and fdatasync for that (the
+ * vmm/disk/qcow2 must survive. disktool stands in for pwrite, pwritev and fdatasync for that (the
  * executable's definitions win over libc's for every caller in it).
  *
  * Failures print "disktool: MESSAGE" and exit 125, as hutch does.
@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -81,6 +82,25 @@ static _Noreturn void crash(void)
 	_exit(99);
 }
 
+/* The n bytes at off of fd, before a write not yet made durable replaces them. */
+static void remember(int fd, size_t n, off_t off)
+{
+	struct undo *u;
+	ssize_t r;
+
+	if (nundo == undo_cap) {
+		undo_cap = undo_cap ? 2 * undo_cap : 256;
+		undo = realloc(undo, undo_cap * sizeof(*undo));
+	}
+	u = &undo[nundo++];
+	u->fd = fd;
+	u->off = off;
+	u->len = n;
+	u->old = calloc(1, n ? n : 1);
+	r = syscall(SYS_pread64, fd, u->old, n, off);
+	(void)r;
+}
+
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 int fdatasync(int fd);
@@ -89,28 +109,36 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	if (crash_after >= 0 && ++pwrites >= crash_after)
 		crash();
-	if (power_loss) {
-		struct undo *u;
-		ssize_t r;
-
-		if (nundo == undo_cap) {
-			undo_cap = undo_cap ? 2 * undo_cap : 256;
-			undo = realloc(undo, undo_cap * sizeof(*undo));
-		}
-		u = &undo[nundo++];
-		u->fd = fd;
-		u->off = off;
-		u->len = n;
-		u->old = calloc(1, n ? n : 1);
-		r = syscall(SYS_pread64, fd, u->old, n, off);
-		(void)r;
-	}
+	if (power_loss)
+		remember(fd, n, off);
 	return syscall(SYS_pwrite64, fd, buf, n, off);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	return pwrite(fd, buf, n, off);
+}
+
+/* The data of guest writes goes out with pwritev: one write, as for pwrite. */
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off);
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < cnt; i++)
+		n += iov[i].iov_len;
+	if (crash_after >= 0 && ++pwrites >= crash_after)
+		crash();
+	if (power_loss)
+		remember(fd, n, off);
+	return syscall(SYS_pwritev, fd, iov, cnt, (unsigned long)off, 0ul);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return pwritev(fd, iov, cnt, off);
 }
 
 int fdatasync(int fd)
@@ -189,7 +217,7 @@ static int stress(const char *path, uint64_t seed, uint64_t n)
 		else if (kind == 1)
 			check(d, d->ops->discard(d, off, len, &err), &err);
 		else
-			check(d, d->ops->write(d, buf, len, off, &err), &err);
+			check(d, disk_write(d, buf, len, off, &err), &err);
 		if (kind == 2)
 			check(d, d->ops->flush(d, &err), &err);
 	}
@@ -226,7 +254,7 @@ int main(int argc, char **argv)
 		for (uint64_t off = 0; off < d->size;) {
 			size_t n = d->size - off < sizeof(buf) ? d->size - off : sizeof(buf);
 
-			check(d, d->ops->read(d, buf, n, off, &err), &err);
+			check(d, disk_read(d, buf, n, off, &err), &err);
 			if (write(fd, buf, n) != (ssize_t)n) {
 				perror("disktool: write");
 				return 125;
@@ -241,7 +269,7 @@ int main(int argc, char **argv)
 
 		d = open_disk(argv[2], false);
 		while ((n = read(0, buf, sizeof(buf))) > 0) {
-			check(d, d->ops->write(d, buf, (size_t)n, off, &err), &err);
+			check(d, disk_write(d, buf, (size_t)n, off, &err), &err);
 			off += (uint64_t)n;
 		}
 		check(d, d->ops->flush(d, &err), &err);

@@ -80,11 +80,11 @@ static void a_raw_image_reads_and_writes_the_files_bytes(void **state)
 	assert_int_equal(d->format, DISK_FORMAT_RAW);
 	assert_int_equal(d->size, 1 << 20);
 	assert_string_equal(d->id, "a.img");
-	assert_int_equal(d->ops->read(d, buf, sizeof(buf), 12345, &err), 0);
+	assert_int_equal(disk_read(d, buf, sizeof(buf), 12345, &err), 0);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		assert_int_equal((char)buf[i], (char)((i + 12345) * 7 + 1));
 	memset(want, 'w', sizeof(want));
-	assert_int_equal(d->ops->write(d, want, sizeof(want), 777, &err), 0);
+	assert_int_equal(disk_write(d, want, sizeof(want), 777, &err), 0);
 	assert_int_equal(d->ops->flush(d, &err), 0);
 	disk_close(d);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -106,16 +106,16 @@ static void discard_and_write_zeroes_leave_zeros(void **state)
 	d = open_ok(p, DISK_FORMAT_RAW, false);
 	assert_true(d->can_write_zeroes);
 	assert_int_equal(d->ops->write_zeroes(d, 4096 + 100, 200000, &err), 0);
-	assert_int_equal(d->ops->read(d, buf, 200000, 4096 + 100, &err), 0);
+	assert_int_equal(disk_read(d, buf, 200000, 4096 + 100, &err), 0);
 	assert_memory_equal(buf, zeros, 200000);
 	/* The bytes around the range are untouched. */
-	assert_int_equal(d->ops->read(d, buf, 1, 4096 + 99, &err), 0);
+	assert_int_equal(disk_read(d, buf, 1, 4096 + 99, &err), 0);
 	assert_int_equal((char)buf[0], (char)((4096 + 99) * 7 + 2));
-	assert_int_equal(d->ops->read(d, buf, 1, 4096 + 100 + 200000, &err), 0);
+	assert_int_equal(disk_read(d, buf, 1, 4096 + 100 + 200000, &err), 0);
 	assert_int_equal((char)buf[0], (char)((4096 + 100 + 200000) * 7 + 2));
 	if (d->can_discard) {
 		assert_int_equal(d->ops->discard(d, 512 << 10, 256 << 10, &err), 0);
-		assert_int_equal(d->ops->read(d, buf, 256 << 10, 512 << 10, &err), 0);
+		assert_int_equal(disk_read(d, buf, 256 << 10, 512 << 10, &err), 0);
 		assert_memory_equal(buf, zeros, 256 << 10);
 	}
 	assert_int_equal(d->size, 1 << 20); /* KEEP_SIZE */
@@ -133,7 +133,7 @@ static void a_read_only_image_refuses_writes(void **state)
 	d = open_ok(p, DISK_FORMAT_RAW, true);
 	assert_true(d->read_only);
 	assert_false(d->can_discard);
-	assert_int_equal(d->ops->write(d, "x", 1, 0, &err), -1);
+	assert_int_equal(disk_write(d, "x", 1, 0, &err), -1);
 	assert_int_equal(err.errnum, EROFS);
 	disk_close(d);
 }

@@ -96,7 +96,7 @@ static void expect_bytes(struct disk *d, uint64_t off, size_t len, int seed)
 	struct error err = {0};
 	uint8_t *buf = malloc(len);
 
-	assert_int_equal(d->ops->read(d, buf, len, off, &err), 0);
+	assert_int_equal(disk_read(d, buf, len, off, &err), 0);
 	for (size_t i = 0; i < len; i++)
 		if (buf[i] != pattern(off + i, seed))
 			fail_msg("byte %llu: %u, not %u", (unsigned long long)(off + i), buf[i],
@@ -109,7 +109,7 @@ static void expect_fill(struct disk *d, uint64_t off, size_t len, uint8_t byte)
 	struct error err = {0};
 	uint8_t *buf = malloc(len);
 
-	assert_int_equal(d->ops->read(d, buf, len, off, &err), 0);
+	assert_int_equal(disk_read(d, buf, len, off, &err), 0);
 	for (size_t i = 0; i < len; i++)
 		if (buf[i] != byte)
 			fail_msg("byte %llu: %u, not %u", (unsigned long long)(off + i), buf[i],
@@ -123,7 +123,7 @@ static void fill(struct disk *d, uint64_t off, size_t len, uint8_t byte)
 	uint8_t *buf = malloc(len);
 
 	memset(buf, byte, len);
-	if (d->ops->write(d, buf, len, off, &err) < 0)
+	if (disk_write(d, buf, len, off, &err) < 0)
 		fail_msg("write: %s", err.msg);
 	free(buf);
 }
@@ -150,7 +150,7 @@ static void an_overlay_over_raw_reads_its_backing_and_keeps_its_writes(void **st
 	expect_bytes(d, 0, CS - 100, 1);
 	expect_fill(d, CS - 100, CS + 200, 0xaa);
 	expect_bytes(d, 2 * CS + 100, 3 * MIB + 1000 - 2 * CS - 100, 1);
-	assert_int_equal(d->ops->write(d, "x", 1, 0, &err), -1);
+	assert_int_equal(disk_write(d, "x", 1, 0, &err), -1);
 	assert_int_equal(err.errnum, EROFS);
 	disk_close(d);
 	d = open_ok(base, true);

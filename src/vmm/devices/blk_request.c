@@ -4,9 +4,9 @@
  * the driver split it), the data after it (OUT, DISCARD, WRITE_ZEROES) or
  * in the device-writable bytes before the last (IN, GET_ID), and the status
  * in the last device-writable byte. The header is copied out of guest
- * memory once and checked there; data is read into guest memory in place,
- * and written from it through a bounce buffer. Every request is bounded by the
- * capacity without overflow. A chain with no device-writable byte cannot
+ * memory once and checked there; data moves between the disk and guest
+ * memory in place, the request's pages handed to the disk as one list.
+ * Every request is bounded by the capacity without overflow. A chain with no device-writable byte cannot
  * be answered at all: BLK_MALFORMED, for the device to count.
  */
 #include <endian.h>
@@ -43,18 +43,18 @@ static bool gather(const struct virtq_chain *c, uint64_t off, void *buf, size_t 
 }
 
 /*
- * Call fn on each piece of the len bytes of c's readable (or writable)
- * bytes from offset off, with the piece's byte position in the range.
+ * The len bytes of c's readable (or writable) bytes from offset off, as a
+ * list of the guest's own pages, for the disk to read into or write from
+ * in place; the number of entries (at most c->nr_segs).
  */
-typedef int piece_fn(void *arg, void *host, size_t n, uint64_t pos, struct error *err);
-
-static int for_each_piece(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
-			  piece_fn *fn, void *arg, uint64_t *done, struct error *err)
+static unsigned data_iov(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
+			 struct iovec *iov)
 {
-	*done = 0;
-	for (unsigned i = 0; i < c->nr_segs && *done < len; i++) {
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->nr_segs && len > 0; i++) {
 		const struct virtq_seg *s = &c->segs[i];
-		uint64_t n;
+		uint64_t k;
 
 		if (s->writable != writable)
 			continue;
@@ -62,42 +62,13 @@ static int for_each_piece(const struct virtq_chain *c, bool writable, uint64_t o
 			off -= s->len;
 			continue;
 		}
-		n = s->len - off;
-		if (n > len - *done)
-			n = len - *done;
-		if (fn(arg, (uint8_t *)s->host + off, n, *done, err) < 0)
-			return -1;
-		*done += n;
+		k = s->len - off < len ? s->len - off : len;
+		iov[n++] = (struct iovec){.iov_base = (uint8_t *)s->host + off, .iov_len = k};
+		len -= k;
 		off = 0;
 	}
-	return 0;
+	return n;
 }
-
-struct io {
-	struct disk *d;
-	uint64_t off; /* the request's first byte on the disk */
-};
-
-static int read_piece(void *arg, void *host, size_t n, uint64_t pos, struct error *err)
-{
-	struct io *io = arg;
-
-	return io->d->ops->read(io->d, host, n, io->off + pos, err);
-}
-
-/*
- * Linux sends a request's data as one segment per page. Reads go into
- * them in place, piece by piece. Writes piece by piece made one disk call
- * per 4 KiB, and on a qcow2 overlay the first piece of each new cluster
- * copied the cluster up from the base before the rest overwrote it (three
- * times the I/O of QEMU's writes). So the data of a write is gathered into
- * a bounce buffer, in windows aligned to BLK_WINDOW on the disk (a
- * multiple of qcow2's cluster sizes up to 256 KiB; hutch's overlays use 64
- * KiB): whole clusters reach the disk layer, one call a window. The
- * buffer is the serving thread's own, made on first use.
- */
-#define BLK_WINDOW (256 * 1024)
-static _Thread_local uint8_t *bounce;
 
 /* The last device-writable byte of c (the status), NULL if it has none. */
 static uint8_t *status_byte(const struct virtq_chain *c)
@@ -126,9 +97,10 @@ static uint8_t rw(struct disk *d, bool ro, const struct virtq_chain *c, bool in,
 		  uint32_t *data_written, enum blk_outcome *out, struct error *err)
 {
 	/* IN: every writable byte but the status; OUT: every readable byte after the header. */
-	uint64_t len = in ? c->writable - 1 : c->readable - VIRTIO_BLK_HDR_LEN, done;
+	uint64_t len = in ? c->writable - 1 : c->readable - VIRTIO_BLK_HDR_LEN;
 	uint64_t off = sector * VIRTIO_BLK_SECTOR;
-	size_t k;
+	struct iovec iov[VIRTQ_MAX_SIZE];
+	unsigned n;
 
 	if (!in && ro)
 		return VIRTIO_BLK_S_IOERR;
@@ -136,28 +108,17 @@ static uint8_t rw(struct disk *d, bool ro, const struct virtq_chain *c, bool in,
 	if (len >= UINT32_MAX || len % VIRTIO_BLK_SECTOR ||
 	    !in_capacity(d, sector, len / VIRTIO_BLK_SECTOR))
 		return VIRTIO_BLK_S_IOERR;
-	if (in) {
-		struct io io = {.d = d, .off = off};
-
-		if (for_each_piece(c, true, 0, len, read_piece, &io, &done, err) < 0) {
-			*out = BLK_HOST_ERROR;
-			*data_written = (uint32_t)done;
-			return VIRTIO_BLK_S_IOERR;
-		}
+	/*
+	 * Linux sends a request's data as a segment per page: one list for the
+	 * disk. A read counts every data byte as written, failed or not (the
+	 * guest's pages may hold part of it; QEMU counts the same).
+	 */
+	n = in ? data_iov(c, true, 0, len, iov) : data_iov(c, false, VIRTIO_BLK_HDR_LEN, len, iov);
+	if (in)
 		*data_written = (uint32_t)len; /* <= c->writable - 1 < 2^32 */
-		return VIRTIO_BLK_S_OK;
-	}
-	if (!bounce)
-		bounce = xmalloc(BLK_WINDOW);
-	for (done = 0; done < len; done += k) {
-		k = BLK_WINDOW - (size_t)((off + done) % BLK_WINDOW);
-		if (k > len - done)
-			k = (size_t)(len - done);
-		if (!gather(c, VIRTIO_BLK_HDR_LEN + done, bounce, k) ||
-		    d->ops->write(d, bounce, k, off + done, err) < 0) {
-			*out = BLK_HOST_ERROR;
-			return VIRTIO_BLK_S_IOERR;
-		}
+	if ((in ? d->ops->readv(d, iov, n, off, err) : d->ops->writev(d, iov, n, off, err)) < 0) {
+		*out = BLK_HOST_ERROR;
+		return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
 }

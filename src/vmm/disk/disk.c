@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,6 +59,65 @@ int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* Entries copied for one preadv or pwritev (the copy is advanced past short transfers). */
+#define IOV_BATCH 128
+
+static int rw_vector(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+	struct iovec v[IOV_BATCH];
+	struct iov_cursor c;
+	size_t left = iov_length(iov, n);
+
+	iov_cursor_init(&c, iov, n);
+	while (left > 0) {
+		unsigned cnt = 0, first = 0;
+		size_t got = iov_take(&c, left, v, &cnt, IOV_BATCH);
+
+		left -= got;
+		while (got > 0) {
+			ssize_t k = write ? pwritev(fd, v + first, (int)(cnt - first), (off_t)off)
+					  : preadv(fd, v + first, (int)(cnt - first), (off_t)off);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return -1;
+			if (k == 0 && write) {
+				errno = EIO;
+				return -1;
+			}
+			if (k == 0) { /* end of file: the rest reads as zeros */
+				for (; first < cnt; first++)
+					memset(v[first].iov_base, 0, v[first].iov_len);
+				iov_zero(&c, left);
+				return 0;
+			}
+			off += (uint64_t)k;
+			got -= (size_t)k;
+			while (k > 0) {
+				size_t m = v[first].iov_len < (size_t)k ? v[first].iov_len : (size_t)k;
+
+				v[first].iov_base = (uint8_t *)v[first].iov_base + m;
+				v[first].iov_len -= m;
+				k -= (ssize_t)m;
+				if (v[first].iov_len == 0)
+					first++;
+			}
+		}
+	}
+	return 0;
+}
+
+int disk_preadv_full(int fd, const struct iovec *iov, unsigned n, uint64_t off)
+{
+	return rw_vector(fd, iov, n, off, false);
+}
+
+int disk_pwritev_full(int fd, const struct iovec *iov, unsigned n, uint64_t off)
+{
+	return rw_vector(fd, iov, n, off, true);
 }
 
 int disk_datasync(int fd)

@@ -49,6 +49,9 @@ int qcow2_create_overlay(const char *path, const char *backing, enum disk_format
 int disk_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* Write all len bytes at off, retrying short writes and EINTR. 0 or -1 with errno. */
 int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+/* The same for the bytes of iov[0, n): preadv and pwritev, as few calls as IOV_MAX allows. */
+int disk_preadv_full(int fd, const struct iovec *iov, unsigned n, uint64_t off);
+int disk_pwritev_full(int fd, const struct iovec *iov, unsigned n, uint64_t off);
 /* fdatasync, retried on EINTR. */
 int disk_datasync(int fd);
 

@@ -157,6 +157,11 @@ static int ensure_l2(struct qcow2 *q, uint64_t goff, uint64_t *l2off, struct err
 	return 0;
 }
 
+static bool has_backing(const struct qcow2 *q, uint64_t goff)
+{
+	return q->backing && goff < q->backing->size;
+}
+
 /* Bytes [goff, goff + len) of the backing file; zeros past its end or without one. */
 static int read_backing(struct qcow2 *q, uint8_t *p, size_t len, uint64_t goff, struct error *err)
 {
@@ -164,39 +169,108 @@ static int read_backing(struct qcow2 *q, uint8_t *p, size_t len, uint64_t goff, 
 
 	if (q->backing && goff < q->backing->size) {
 		n = q->backing->size - goff < len ? (size_t)(q->backing->size - goff) : len;
-		if (q->backing->ops->read(q->backing, p, n, goff, err) < 0)
+		if (disk_read(q->backing, p, n, goff, err) < 0)
 			return -1;
 	}
 	memset(p + n, 0, len - n);
 	return 0;
 }
 
-static int q_read(struct disk *d, void *buf, size_t len, uint64_t off, struct error *err)
+/*
+ * The run (qcow2.h) moved: read into its pages from the image or the
+ * backing file, or written from them to the image. Empty afterwards.
+ */
+static int run_flush(struct qcow2 *q, bool write, struct error *err)
+{
+	struct qcow2_run *r = &q->run;
+	int ret = 0;
+
+	if (r->len == 0)
+		return 0;
+	if (r->backing) {
+		ret = q->backing->ops->readv(q->backing, r->v, r->n, r->at, err);
+	} else if (write) {
+		q->unsynced = true;
+		if (disk_pwritev_full(q->fd, r->v, r->n, r->at) < 0)
+			ret = error_set(err, errno, "cannot write disk image '%s' at %llu", q->path,
+					(unsigned long long)r->at);
+	} else if (disk_preadv_full(q->fd, r->v, r->n, r->at) < 0) {
+		ret = error_set(err, errno, "cannot read disk image '%s' at %llu", q->path,
+				(unsigned long long)r->at);
+	}
+	r->len = 0;
+	r->n = 0;
+	return ret;
+}
+
+/*
+ * The next len bytes of c join the run, at image offset at (a guest offset
+ * in the backing file if backing); a run they do not continue is moved
+ * first, and so is a full one.
+ */
+static int run_add(struct qcow2 *q, struct iov_cursor *c, bool backing, uint64_t at, size_t len,
+		   bool write, struct error *err)
+{
+	struct qcow2_run *r = &q->run;
+
+	while (len > 0) {
+		size_t k;
+
+		if (r->len && (r->backing != backing || r->at + r->len != at) &&
+		    run_flush(q, write, err) < 0)
+			return -1;
+		if (r->len == 0) {
+			r->backing = backing;
+			r->at = at;
+		}
+		k = iov_take(c, len, r->v, &r->n, QCOW2_RUN_SEGS);
+		if (k == 0 && r->n < QCOW2_RUN_SEGS) /* c is shorter than the request said */
+			return error_set(err, EINVAL, "disk image '%s': a short request", q->path);
+		r->len += k;
+		at += k;
+		len -= k;
+		if (len && run_flush(q, write, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads walk the request a cluster at a time; clusters that follow each
+ * other in the image file (or all come from the backing file) are read
+ * with one call.
+ */
+static int q_readv(struct disk *d, const struct iovec *iov, unsigned niov, uint64_t off,
+		   struct error *err)
 {
 	struct qcow2 *q = to_q(d);
-	uint8_t *p = buf;
+	size_t len = iov_length(iov, niov);
+	struct iov_cursor c;
 
+	iov_cursor_init(&c, iov, niov);
+	q->run.len = q->run.n = 0;
 	while (len > 0) {
 		uint64_t in = off & (q->cluster_size - 1);
 		size_t n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+		size_t below = 0;
 		struct qcow2_map m = {0};
 
 		if (lookup(q, off, &m, err) < 0)
 			return -1;
-		if (m.kind == Q_UNALLOC) {
-			if (read_backing(q, p, n, off, err) < 0)
+		if (m.kind == Q_DATA) {
+			if (run_add(q, &c, false, m.host + in, n, false, err) < 0)
 				return -1;
-		} else if (m.kind == Q_ZERO) {
-			memset(p, 0, n);
-		} else if (disk_pread_full(q->fd, p, n, m.host + in) < 0) {
-			return error_set(err, errno, "cannot read disk image '%s' at %llu", q->path,
-					 (unsigned long long)(m.host + in));
+		} else {
+			if (m.kind == Q_UNALLOC && has_backing(q, off))
+				below = q->backing->size - off < n ? (size_t)(q->backing->size - off) : n;
+			if (below && run_add(q, &c, true, off, below, false, err) < 0)
+				return -1;
+			iov_zero(&c, n - below);
 		}
-		p += n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return run_flush(q, false, err);
 }
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -214,12 +288,31 @@ static int check_data_cluster(struct qcow2 *q, uint64_t host, uint64_t goff, str
 	return 0;
 }
 
+/* The L2 entries of the clusters the run wrote, set now that it is written (in the cache). */
+static int apply_pending(struct qcow2 *q, struct error *err)
+{
+	unsigned n = q->npending;
+
+	q->npending = 0;
+	if (run_flush(q, true, err) < 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct qcow2_l2_update *u = &q->pending[i];
+
+		if (set_l2_later(q, u->l2off, u->goff, u->host | QCOW2_COPIED, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /*
- * Write [goff, goff + len), inside one cluster. A cluster in place is
- * written over; a new one (or a zeroed one's own) is written whole, copied
- * from below first, and its L2 entry waits for the next flush.
+ * Write the next len bytes of c at goff, inside one cluster. A cluster in
+ * place is written over; a new one (or a zeroed one's own) is written
+ * whole: from the guest's pages when they cover it, else copied from below
+ * first with them over the copy. A new cluster's L2 entry is set (and
+ * written at the next flush) only after its data is written.
  */
-static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_t goff,
+static int write_chunk(struct qcow2 *q, struct iov_cursor *c, size_t len, uint64_t goff,
 		       struct error *err)
 {
 	uint64_t in = goff & (q->cluster_size - 1), l2off, target;
@@ -230,7 +323,7 @@ static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_
 	if (m.kind == Q_DATA) {
 		if (check_data_cluster(q, m.host, goff, err) < 0)
 			return -1;
-		return qcow2_pwrite(q, data, len, m.host + in, err);
+		return run_add(q, c, false, m.host + in, len, true, err);
 	}
 	if (m.kind == Q_ZERO && m.host) {
 		if (check_data_cluster(q, m.host, goff, err) < 0)
@@ -239,41 +332,59 @@ static int write_chunk(struct qcow2 *q, const uint8_t *data, size_t len, uint64_
 	} else if (qcow2_alloc_cluster(q, &target, err) < 0) {
 		return -1;
 	}
-	if (len < q->cluster_size) {
-		if (m.kind == Q_UNALLOC) {
-			if (read_backing(q, q->buf, q->cluster_size, goff - in, err) < 0)
-				return -1;
-		} else {
-			memset(q->buf, 0, q->cluster_size);
-		}
-	}
-	memcpy(q->buf + in, data, len);
-	if (qcow2_pwrite(q, q->buf, q->cluster_size, target, err) < 0)
+	if (q->npending == QCOW2_PENDING && apply_pending(q, err) < 0)
 		return -1;
-	return set_l2_later(q, l2off, goff, target | QCOW2_COPIED, err);
+	q->pending[q->npending++] = (struct qcow2_l2_update){l2off, goff, target};
+	if (len == q->cluster_size)
+		return run_add(q, c, false, target, len, true, err);
+	if (m.kind == Q_UNALLOC) {
+		if (read_backing(q, q->buf, q->cluster_size, goff - in, err) < 0)
+			return -1;
+	} else {
+		memset(q->buf, 0, q->cluster_size);
+	}
+	iov_copy_out(c, q->buf + in, len);
+	return qcow2_pwrite(q, q->buf, q->cluster_size, target, err);
+}
+
+static int write_iov(struct qcow2 *q, const struct iovec *iov, unsigned niov, uint64_t off,
+		     struct error *err)
+{
+	size_t len = iov_length(iov, niov);
+	struct iov_cursor c;
+
+	iov_cursor_init(&c, iov, niov);
+	q->run.len = q->run.n = 0;
+	q->npending = 0;
+	while (len > 0) {
+		uint64_t in = off & (q->cluster_size - 1);
+		size_t k = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+
+		if (write_chunk(q, &c, k, off, err) < 0) {
+			/* What was written stays unreferenced: leaked clusters, no more. */
+			q->npending = 0;
+			return -1;
+		}
+		off += k;
+		len -= k;
+	}
+	return apply_pending(q, err);
 }
 
 static int write_range(struct qcow2 *q, const uint8_t *buf, size_t len, uint64_t off,
 		       struct error *err)
 {
-	while (len > 0) {
-		uint64_t in = off & (q->cluster_size - 1);
-		size_t k = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+	struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
 
-		if (write_chunk(q, buf, k, off, err) < 0)
-			return -1;
-		buf += k;
-		off += k;
-		len -= k;
-	}
-	return 0;
+	return write_iov(q, &v, 1, off, err);
 }
 
-static int q_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
+static int q_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+		    struct error *err)
 {
 	if (d->read_only)
 		return error_set(err, EROFS, "cannot write disk image '%s'", to_q(d)->path);
-	return write_range(to_q(d), buf, len, off, err);
+	return write_iov(to_q(d), iov, n, off, err);
 }
 
 static int q_flush(struct disk *d, struct error *err)
@@ -283,11 +394,6 @@ static int q_flush(struct disk *d, struct error *err)
 	if (qcow2_cache_flush(q, &q->l2_cache, err) < 0)
 		return -1;
 	return qcow2_barrier(q, err);
-}
-
-static bool has_backing(const struct qcow2 *q, uint64_t goff)
-{
-	return q->backing && goff < q->backing->size;
 }
 
 /*
@@ -416,8 +522,8 @@ static void q_close(struct disk *d)
 }
 
 static const struct disk_ops qcow2_ops = {
-    .read = q_read,
-    .write = q_write,
+    .readv = q_readv,
+    .writev = q_writev,
     .flush = q_flush,
     .discard = q_discard,
     .write_zeroes = q_write_zeroes,

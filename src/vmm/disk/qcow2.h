@@ -76,6 +76,25 @@ struct qcow2_cache {
 	} slot[16];
 };
 
+/*
+ * Bytes of one request that are contiguous in the image file (or, for a
+ * read, in the backing file), moved by one preadv or pwritev (qcow2.c).
+ */
+#define QCOW2_RUN_SEGS 256
+struct qcow2_run {
+	bool backing;  /* at is a guest offset in the backing file, not a host one */
+	uint64_t at;   /* where the run starts */
+	size_t len;    /* bytes in v */
+	unsigned n;
+	struct iovec v[QCOW2_RUN_SEGS];
+};
+
+/* An L2 entry to set once the data it points at is written (qcow2.c). */
+#define QCOW2_PENDING 64
+struct qcow2_l2_update {
+	uint64_t l2off, goff, host;
+};
+
 struct qcow2 {
 	struct disk d;
 	int fd;
@@ -108,6 +127,11 @@ struct qcow2 {
 
 	struct qcow2_cache l2_cache, rb_cache;
 	uint8_t *buf; /* one cluster of scratch */
+
+	/* The request being served. */
+	struct qcow2_run run;
+	struct qcow2_l2_update pending[QCOW2_PENDING];
+	unsigned npending;
 };
 
 /* qcow2_header.c: read fd's header, tables and extensions into q. */

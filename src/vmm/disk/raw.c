@@ -34,19 +34,21 @@ static struct raw_disk *to_raw(struct disk *d)
 	return (struct raw_disk *)d;
 }
 
-static int raw_read(struct disk *d, void *buf, size_t len, uint64_t off, struct error *err)
+static int raw_readv(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+		     struct error *err)
 {
-	if (disk_pread_full(to_raw(d)->fd, buf, len, off) < 0)
+	if (disk_preadv_full(to_raw(d)->fd, iov, n, off) < 0)
 		return error_set(err, errno, "cannot read disk image '%s' at %llu", to_raw(d)->path,
 				 (unsigned long long)off);
 	return 0;
 }
 
-static int raw_write(struct disk *d, const void *buf, size_t len, uint64_t off, struct error *err)
+static int raw_writev(struct disk *d, const struct iovec *iov, unsigned n, uint64_t off,
+		      struct error *err)
 {
 	if (d->read_only)
 		return error_set(err, EROFS, "cannot write disk image '%s'", to_raw(d)->path);
-	if (disk_pwrite_full(to_raw(d)->fd, buf, len, off) < 0)
+	if (disk_pwritev_full(to_raw(d)->fd, iov, n, off) < 0)
 		return error_set(err, errno, "cannot write disk image '%s' at %llu",
 				 to_raw(d)->path, (unsigned long long)off);
 	return 0;
@@ -133,8 +135,8 @@ static void raw_close(struct disk *d)
 }
 
 static const struct disk_ops raw_ops = {
-    .read = raw_read,
-    .write = raw_write,
+    .readv = raw_readv,
+    .writev = raw_writev,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,
