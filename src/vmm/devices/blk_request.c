@@ -12,7 +12,6 @@
 #include <endian.h>
 #include <string.h>
 
-#include "common/util.h"
 #include "vmm/devices/virtio_blk.h"
 #include "common/banned.h"
 

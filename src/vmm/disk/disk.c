@@ -17,50 +17,6 @@
 
 static const char qcow2_magic[4] = {'Q', 'F', 'I', (char)0xfb};
 
-int disk_pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) { /* end of file: the rest reads as zeros */
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Entries copied for one preadv or pwritev (the copy is advanced past short transfers). */
 #define IOV_BATCH 128
 
@@ -118,6 +74,20 @@ int disk_preadv_full(int fd, const struct iovec *iov, unsigned n, uint64_t off)
 int disk_pwritev_full(int fd, const struct iovec *iov, unsigned n, uint64_t off)
 {
 	return rw_vector(fd, iov, n, off, true);
+}
+
+int disk_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	struct iovec v = {.iov_base = buf, .iov_len = len};
+
+	return rw_vector(fd, &v, 1, off, false);
+}
+
+int disk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+
+	return rw_vector(fd, &v, 1, off, true);
 }
 
 int disk_datasync(int fd)
