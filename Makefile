@@ -113,7 +113,7 @@ MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 VM_INSTALL_DIR = $(PREFIX)/lib/hutch/vm
 VM_ASSETS_DIR ?= $(BUILD)/vm
-VM_ASSET_FILES := vmlinuz initramfs.cpio
+VM_ASSET_FILES := vmlinux initramfs.cpio
 INSTALL ?= install
 
 install: all man
@@ -127,7 +127,7 @@ install: all man
 		$(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$sect && \
 		$(INSTALL) -m 0644 $(BUILD)/man/$$page $(DESTDIR)$(MANDIR)/man$$sect/$$page || exit 1; \
 	done
-	@if [ -f $(VM_ASSETS_DIR)/vmlinuz ] && [ -f $(VM_ASSETS_DIR)/initramfs.cpio ]; then \
+	@if [ -f $(VM_ASSETS_DIR)/vmlinux ] && [ -f $(VM_ASSETS_DIR)/initramfs.cpio ]; then \
 		echo "$(INSTALL) -d $(DESTDIR)$(VM_INSTALL_DIR)"; \
 		$(INSTALL) -d $(DESTDIR)$(VM_INSTALL_DIR) && \
 		for f in $(VM_ASSET_FILES); do \
@@ -157,7 +157,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS = -std=gnu11 -g -O1 $(WARN) -Wno-format-nonliteral \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BINS := $(BUILD)/tests/fuzz/fuzz_control $(BUILD)/tests/fuzz/fuzz_qcow2 \
-             $(BUILD)/tests/fuzz/fuzz_virtq
+             $(BUILD)/tests/fuzz/fuzz_virtq $(BUILD)/tests/fuzz/fuzz_kernel
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS)
@@ -178,6 +178,13 @@ $(BUILD)/tests/fuzz/fuzz_qcow2: tests/fuzz/fuzz_qcow2.c $(FUZZ_DISK_SRCS) $(wild
 $(BUILD)/tests/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/vmm/virtio/virtq.c src/vmm/memory.c \
                                 src/vmm/kvm.c src/common/error.c src/vmm/virtio/virtq.h \
                                 src/vmm/virtio/virtio.h src/vmm/memory.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+$(BUILD)/tests/fuzz/fuzz_kernel: tests/fuzz/fuzz_kernel.c src/vmm/arch/x86_64/boot.c \
+                                 src/vmm/arch/x86_64/elf.c src/vmm/arch/x86_64/acpi.c \
+                                 src/vmm/memory.c src/vmm/kvm.c src/common/error.c \
+                                 src/vmm/arch/arch.h src/vmm/arch/x86_64/boot.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 

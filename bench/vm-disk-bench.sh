@@ -17,8 +17,12 @@
 # before each boot, for both VMMs) over a fully allocated qcow2 base. fio and its libraries travel to the guest on a
 # second, read-only disk (an ext4 image made here), attached to every boot.
 #
+# hutch boots its default kernel, the vmlinux make vm-assets unpacks; QEMU
+# the bzImage of the same kernel (its firmware, then the decompressor), and
+# once a round (qemu-pvh) the same vmlinux through its PVH entry point.
+#
 # ORDER sets the boots of each odd round, in turn (default "hutch:raw
-# qemu:raw hutch:qcow2 qemu:qcow2"; even rounds run it backwards), SETTLE
+# qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw"; even rounds run it backwards), SETTLE
 # the seconds of quiet in L1 before each boot (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
 # the medians. Prints a summary table (medians and ranges of the boots that
 # ended with status 0) for docs/benchmarks.md and keeps the raw log in
@@ -57,7 +61,7 @@ rm -rf "$tmp/tools"
 
 {
 	echo "N=$N STAMP=$tmp/vm-stamp TOOLS=$tmp/tools.ext4 FIO_DEPTH=$FIO_DEPTH FIO_RUNTIME=$FIO_RUNTIME BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}"
-	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2}' SETTLE=${SETTLE:-20}"
+	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw}' SETTLE=${SETTLE:-20}"
 	echo "FIO_VERSION='$(fio --version)'"
 	cat bench/vm-disk-bench-l1.sh
 } >"$tmp/run.sh"
@@ -66,7 +70,7 @@ echo "vm-disk-bench: $(date -u '+%F %T UTC'), load: $(uptime | sed 's/.*load ave
 L1_MEM=${L1_MEM:-3072} L1_TIMEOUT=${L1_TIMEOUT:-3600} HUTCH=$BUILD/hutch VM_ASSETS=$BUILD/vm \
 	GUEST_BIN=$BUILD/guest tests/vm/l1-run.sh "$tmp/run.sh" "$tmp/vm-stamp" "$tmp/tools.ext4" \
 	"$qemu" "$(command -v qemu-img)" /usr/share/qemu/bios-microvm.bin /usr/share/qemu/qboot.rom \
-	/usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin >"$LOG" 2>&1 || true
+	/usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin /usr/share/qemu/pvh.bin >"$LOG" 2>&1 || true
 echo "vm-disk-bench: done $(date -u '+%F %T UTC'), load: $(uptime | sed 's/.*load average/load average/')" >&2
 grep -E '^(INFO|RESULT)' "$LOG" || { tail -30 "$LOG"; exit 1; }
 
@@ -81,7 +85,7 @@ stat() {
 }
 ratio() {
 	h=$(stat hutch "$1" "$2" | cut -d' ' -f1)
-	q=$(stat qemu "$1" "$2" | cut -d' ' -f1)
+	q=$(stat "${3:-qemu}" "$1" "$2" | cut -d' ' -f1)
 	awk -v h="$h" -v q="$q" 'BEGIN { if (q + 0 > 0 && h != "?") printf "%.2f\n", h / q; else print "?" }'
 }
 echo
@@ -94,4 +98,5 @@ for disk in raw qcow2; do
 	echo "| process start to the command's first output (ms) | $disk | $(stat hutch $disk first_output_ms) | $(stat qemu $disk first_output_ms) | $(ratio $disk first_output_ms) |"
 	echo "| VMM Rss beyond guest RAM, peak (MiB) | $disk | $(stat hutch $disk vmm_rss_max_kib 1024) | $(stat qemu $disk vmm_rss_max_kib 1024) | $(ratio $disk vmm_rss_max_kib) |"
 done
+echo "| process start to the command's first output, QEMU booting the same vmlinux (PVH) (ms) | raw | $(stat hutch raw first_output_ms) | $(stat qemu-pvh raw first_output_ms) | $(ratio raw first_output_ms qemu-pvh) |"
 echo "| process start to guest init (hutch's marker port, ms) | raw | $(stat hutch raw init_ms) | n/a | |"

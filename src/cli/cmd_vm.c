@@ -26,7 +26,8 @@ static void vm_usage(FILE *f)
 		"options:\n"
 		"  --cpus N          virtual CPUs (default %d)\n"
 		"  --memory SIZE     guest RAM, e.g. 512M or 2G (default %lluM)\n"
-		"  --kernel FILE     bzImage to boot (default: vmlinuz in the asset folder)\n"
+		"  --kernel FILE     kernel to boot, an ELF vmlinux or a bzImage (default:\n"
+		"                    vmlinux in the asset folder)\n"
 		"  --initrd FILE     initramfs (default: initramfs.cpio in the asset folder)\n"
 		"  --append ARGS     extra kernel command line\n"
 		"  --disk FILE[,ro][,overlay][,format=raw|qcow2]\n"
@@ -181,7 +182,7 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 	if (!cfg.kernel || !cfg.initrd) {
 		dir = vmm_assets_dir();
 		if (!cfg.kernel)
-			cfg.kernel = kernel = default_asset(dir, "vmlinuz", "kernel");
+			cfg.kernel = kernel = default_asset(dir, "vmlinux", "kernel");
 		if (!cfg.initrd)
 			cfg.initrd = initrd = default_asset(dir, "initramfs.cpio", "initramfs");
 	}
@@ -208,7 +209,7 @@ static int vm_run(int argc, char **argv, uint64_t t_start)
 static int vm_assets(int argc, char **argv)
 {
 	_cleanup_free_ char *dir = NULL;
-	static const char *const needed[] = {"vmlinuz", "initramfs.cpio"};
+	static const char *const needed[] = {"vmlinux", "initramfs.cpio"};
 	int status = 0;
 
 	if (argc > 1)

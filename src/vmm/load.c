@@ -26,7 +26,7 @@
 
 static bool has_kernel(const char *dir)
 {
-	_cleanup_free_ char *p = xasprintf("%s/vmlinuz", dir);
+	_cleanup_free_ char *p = xasprintf("%s/vmlinux", dir);
 
 	return access(p, R_OK) == 0;
 }
@@ -73,31 +73,50 @@ char *vmm_assets_dir(void)
 	return xasprintf("%s/.cache/hutch/vm", home && *home ? home : "/root");
 }
 
-/* Read a whole regular file of at most max bytes. */
-static uint8_t *load_file(const char *path, const char *what, uint64_t max, size_t *len,
-			  struct error *err)
+/* Open a regular file of at most max bytes; its size in *size. */
+static int open_image(const char *path, const char *what, uint64_t max, uint64_t *size,
+		      struct error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ uint8_t *buf = NULL;
 	struct stat st;
-	ssize_t n;
 
 	if (fd < 0)
-		return error_set(err, errno, "cannot open %s '%s'", what, path), NULL;
+		return error_set(err, errno, "cannot open %s '%s'", what, path);
 	if (fstat(fd, &st) < 0)
-		return error_set(err, errno, "cannot stat %s '%s'", what, path), NULL;
+		return error_set(err, errno, "cannot stat %s '%s'", what, path);
 	if (!S_ISREG(st.st_mode))
-		return error_set(err, 0, "%s '%s' is not a regular file", what, path), NULL;
+		return error_set(err, 0, "%s '%s' is not a regular file", what, path);
 	if ((uint64_t)st.st_size > max)
 		return error_set(err, 0, "%s '%s' is larger than %" PRIu64 " MiB", what, path,
-				 max / MIB),
-		       NULL;
-	buf = xmalloc((size_t)st.st_size + 1);
-	n = read_all(fd, buf, (size_t)st.st_size);
+				 max / MIB);
+	*size = (uint64_t)st.st_size;
+	return steal_fd(&fd);
+}
+
+/* Read the first at most max bytes of the file open at fd; how many in *len. */
+static uint8_t *read_head(int fd, uint64_t size, uint64_t max, const char *what,
+			  const char *path, size_t *len, struct error *err)
+{
+	size_t want = (size_t)(size < max ? size : max);
+	_cleanup_free_ uint8_t *buf = xmalloc(want + 1);
+	ssize_t n = read_all(fd, buf, want);
+
 	if (n < 0)
 		return error_set(err, errno, "cannot read %s '%s'", what, path), NULL;
 	*len = (size_t)n;
 	return steal_ptr(buf);
+}
+
+/* Read a whole regular file of at most max bytes. */
+static uint8_t *load_file(const char *path, const char *what, uint64_t max, size_t *len,
+			  struct error *err)
+{
+	uint64_t size;
+	_cleanup_close_ int fd = open_image(path, what, max, &size, err);
+
+	if (fd < 0)
+		return NULL;
+	return read_head(fd, size, size, what, path, len, err);
 }
 
 /*
@@ -161,12 +180,22 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 {
 	uint64_t min_mem;
 
+	uint64_t kernel_size;
+	size_t head_len;
+
 	memset(b, 0, sizeof(*b));
+	b->kernel_fd = -1;
 	build_command_archive(cfg, &b->args);
-	b->kernel_image = load_file(cfg->kernel, "kernel", MAX_IMAGE_SIZE, &b->kernel_len, err);
-	if (!b->kernel_image)
+	/* Only the headers now: the segments go from the file to guest RAM at load. */
+	b->kernel_path = cfg->kernel;
+	b->kernel_fd = open_image(cfg->kernel, "kernel", MAX_IMAGE_SIZE, &kernel_size, err);
+	if (b->kernel_fd < 0)
 		return -1;
-	if (vmm_arch_kernel_parse(b->kernel_image, b->kernel_len, &b->k, err) < 0)
+	b->kernel_head = read_head(b->kernel_fd, kernel_size, VMM_KERNEL_HEAD_MAX, "kernel",
+				   cfg->kernel, &head_len, err);
+	if (!b->kernel_head)
+		return -1;
+	if (vmm_arch_kernel_parse(b->kernel_head, head_len, kernel_size, &b->k, err) < 0)
 		return error_prefix(err, "cannot boot '%s'", cfg->kernel);
 	b->initrd_image = load_file(cfg->initrd, "initrd", MAX_IMAGE_SIZE, &b->initrd_len, err);
 	if (!b->initrd_image)
@@ -200,6 +229,44 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 	return 0;
 }
 
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return errno = 0, -1; /* the file is shorter than it was */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int vm_load_kernel_segments(struct guest_memory *mem, const struct vmm_kernel *k, int fd,
+			    const char *path, struct error *err)
+{
+	for (unsigned i = 0; i < k->nr_segments; i++) {
+		const struct vmm_kernel_segment *seg = &k->segments[i];
+		uint8_t *dst = guest_ptr(mem, seg->gpa, seg->memsz);
+
+		if (!dst)
+			return error_set(err, 0, "guest memory too small for the kernel");
+		if (pread_full(fd, dst, seg->filesz, seg->offset) < 0)
+			return errno ? error_set(err, errno, "cannot read kernel '%s'", path)
+				     : error_set(err, 0, "kernel '%s' got shorter while it was loaded",
+						 path);
+		memset(dst + seg->filesz, 0, seg->memsz - seg->filesz);
+	}
+	return 0;
+}
+
 int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error *err)
 {
 	struct guest_region layout[VMM_MAX_REGIONS];
@@ -217,19 +284,25 @@ int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error
 	memcpy(dst, b->initrd_image, b->initrd_len);
 	memset(dst + b->initrd_len, 0, b->total_initrd - b->initrd_len - b->args.len);
 	memcpy(dst + b->total_initrd - b->args.len, b->args.buf, b->args.len);
-	if (vmm_arch_boot_setup(vm, &b->k, b->cmdline, initrd_addr, b->total_initrd, err) < 0)
+	if (vm_load_kernel_segments(&vm->mem, &b->k, b->kernel_fd, b->kernel_path, err) < 0 ||
+	    vmm_arch_boot_setup(vm, &b->k, b->cmdline, initrd_addr, b->total_initrd, err) < 0)
 		return -1;
-	/* In guest RAM now: the host copies go. */
-	free(steal_ptr(b->kernel_image));
+	vm->boot_entry = b->k.entry;
+	/* In guest RAM now: the file and the host copy go. */
+	close(b->kernel_fd);
+	b->kernel_fd = -1;
 	free(steal_ptr(b->initrd_image));
 	return 0;
 }
 
 void vm_boot_release(struct vm_boot *b)
 {
-	free(b->kernel_image);
+	if (b->kernel_fd >= 0)
+		close(b->kernel_fd);
+	free(b->kernel_head);
 	free(b->initrd_image);
 	free(b->cmdline);
 	cpio_release(&b->args);
 	memset(b, 0, sizeof(*b));
+	b->kernel_fd = -1;
 }

@@ -6,8 +6,9 @@
 #
 #   vm-assets.sh OUT_DIR HUTCH_INIT HUTCH_PROBE
 #
-# OUT_DIR gets vmlinuz, initramfs.cpio, kernel-release and kernel/ (the
-# unpacked kernel package, whose kvm modules the L1 test guest loads).
+# OUT_DIR gets vmlinuz, vmlinux (the same kernel uncompressed, what hutch
+# boots by default), initramfs.cpio, kernel-release and kernel/ (the unpacked
+# kernel package, whose kvm modules the L1 test guest loads).
 # KERNEL_PKG overrides the kernel package (default: what linux-image-cloud-amd64
 # depends on).
 set -eu
@@ -19,7 +20,7 @@ probe=$3
 modules="virtio_mmio virtio_blk virtio-rng pvpanic-mmio"
 
 die() { echo "vm-assets: $*" >&2; exit 1; }
-for tool in apt-get apt-cache dpkg-deb; do
+for tool in apt-get apt-cache dpkg-deb lz4 od; do
 	command -v $tool >/dev/null || die "needs $tool (a Debian-based host)"
 done
 
@@ -52,6 +53,28 @@ bb=$out/busybox
 release=$(ls "$out/kernel/lib/modules" | head -n1)
 [ -n "$release" ] || die "no modules in $pkg"
 cp "$out/kernel/boot/vmlinuz-$release" "$out/vmlinuz.new"
+
+# The kernel uncompressed, once here, so that no guest runs the bzImage's
+# decompressor at every boot (Firecracker boots a vmlinux for the same
+# reason). The compressed payload is where the bzImage's setup header says
+# (boot.rst: setup_sects at 0x1f1, payload_offset and payload_length at
+# 0x248, from the start of the protected-mode part). Debian compresses it
+# with LZ4, and the build appends the uncompressed size as 4 bytes.
+le() { od -An -tu"$3" -j "$2" -N"$3" "$1" | tr -d ' '; }
+bz=$out/vmlinuz.new
+sects=$(le "$bz" 497 1)
+[ "$sects" -ne 0 ] || sects=4
+start=$(( (sects + 1) * 512 + $(le "$bz" 584 4) ))
+len=$(le "$bz" 588 4)
+magic=$(od -An -tx1 -j "$start" -N4 "$bz" | tr -d ' ')
+[ "$magic" = 02214c18 ] ||
+	die "the kernel in $pkg is not compressed with LZ4 (payload starts $magic): cannot make vmlinux"
+tail -c +"$((start + 1))" "$bz" | head -c "$((len - 4))" | lz4 -dcq >"$out/vmlinux.new" ||
+	die "cannot decompress the kernel in $pkg"
+size=$(le "$bz" "$((start + len - 4))" 4)
+[ "$(wc -c <"$out/vmlinux.new")" -eq "$size" ] &&
+	[ "$(od -An -tx1 -N4 "$out/vmlinux.new" | tr -d ' ')" = 7f454c46 ] ||
+	die "the kernel in $pkg does not decompress to the ELF file of $size bytes its header promises"
 
 # The initramfs tree.
 root=$work/root
@@ -98,7 +121,8 @@ done
 	>"$out/l1-modules.cpio"
 
 mv "$out/vmlinuz.new" "$out/vmlinuz"
+mv "$out/vmlinux.new" "$out/vmlinux"
 mv "$out/initramfs.cpio.new" "$out/initramfs.cpio"
 echo "$release" >"$out/kernel-release"
 rm -rf "$work"
-echo "vm-assets: $out/vmlinuz ($release) and $out/initramfs.cpio"
+echo "vm-assets: $out/vmlinux and vmlinuz ($release) and $out/initramfs.cpio"

@@ -43,6 +43,7 @@ struct vm {
 	struct irq_alloc irqs;
 	struct evloop events; /* the devices' fds, served by the console loop */
 	struct mmio_alloc mmio_space;
+	uint64_t boot_entry; /* where the boot vCPU starts: the kernel's entry point */
 	struct serial *console; /* ttyS0: guest stdout and the shell */
 	struct serial *errout;	/* ttyS1: guest stderr */
 
@@ -82,8 +83,11 @@ void vm_set_irq(struct vm *vm, unsigned irq, bool level);
  * Each stage unwinds with vm_release() / vm_boot_release() whatever it did.
  */
 struct vm_boot {
-	uint8_t *kernel_image, *initrd_image; /* until they are in guest RAM */
-	size_t kernel_len, initrd_len;
+	const char *kernel_path;
+	int kernel_fd;	       /* open until its segments are in guest RAM */
+	uint8_t *kernel_head;  /* the file's first VMM_KERNEL_HEAD_MAX bytes: its headers */
+	uint8_t *initrd_image; /* until it is in guest RAM */
+	size_t initrd_len;
 	struct vmm_kernel k;
 	struct cpio args;      /* the command archive, after the initramfs */
 	char *cmdline;
@@ -94,6 +98,9 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct error *err);
 /* Guest RAM of memory bytes in the architecture's layout, and the boot images in it. */
 int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error *err);
+/* Read the kernel's segments from fd (the file at path) into mem, each zeroed up to its memsz. */
+int vm_load_kernel_segments(struct guest_memory *mem, const struct vmm_kernel *k, int fd,
+			    const char *path, struct error *err);
 int vm_create_devices(struct vm *vm, const struct vmm_config *cfg, struct error *err);
 int vm_create_vcpus(struct vm *vm, struct error *err);
 void vm_release(struct vm *vm);

@@ -38,7 +38,7 @@ $(BUILD)/vm/.stamp: $(GUEST_BINS) src/vmm/vm-assets.sh tests/vm/qemu-backport.sh
 	@mkdir -p "$(VM_CACHE)" $(BUILD)/vm
 	flock "$(VM_CACHE)/.lock" sh -c 'src/vmm/vm-assets.sh "$(VM_CACHE)" $(GUEST_BINS) && \
 	   tests/vm/qemu-backport.sh "$(VM_CACHE)/qemu" && \
-	   cp "$(VM_CACHE)/vmlinuz" "$(VM_CACHE)/initramfs.cpio" "$(VM_CACHE)/kernel-release" \
+	   cp "$(VM_CACHE)/vmlinux" "$(VM_CACHE)/vmlinuz" "$(VM_CACHE)/initramfs.cpio" "$(VM_CACHE)/kernel-release" \
 	      "$(VM_CACHE)/busybox" "$(VM_CACHE)/l1-modules.cpio" $(BUILD)/vm/'
 	ln -sfn "$(abspath $(VM_CACHE))/qemu" $(BUILD)/vm/qemu
 	touch $@

@@ -192,7 +192,7 @@ require_bash_completion()
 
 @test "make uninstall removes every file make install put there" {
 	mkdir "$TEST_ROOT/vm"
-	echo kernel > "$TEST_ROOT/vm/vmlinuz"
+	echo kernel > "$TEST_ROOT/vm/vmlinux"
 	echo initramfs > "$TEST_ROOT/vm/initramfs.cpio"
 	run make_in_tree install DESTDIR="$DEST" PREFIX=/usr VM_ASSETS_DIR="$TEST_ROOT/vm"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
@@ -208,11 +208,11 @@ require_bash_completion()
 
 @test "an installed hutch finds the VM assets installed beside it" {
 	mkdir "$TEST_ROOT/vm" "$TEST_ROOT/cache"
-	echo kernel > "$TEST_ROOT/vm/vmlinuz"
+	echo kernel > "$TEST_ROOT/vm/vmlinux"
 	echo initramfs > "$TEST_ROOT/vm/initramfs.cpio"
 	run make_in_tree install DESTDIR="$DEST" PREFIX=/usr VM_ASSETS_DIR="$TEST_ROOT/vm"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
-	cmp "$TEST_ROOT/vm/vmlinuz" "$DEST/usr/lib/hutch/vm/vmlinuz"
+	cmp "$TEST_ROOT/vm/vmlinux" "$DEST/usr/lib/hutch/vm/vmlinux"
 	cmp "$TEST_ROOT/vm/initramfs.cpio" "$DEST/usr/lib/hutch/vm/initramfs.cpio"
 	run --separate-stderr env -u HUTCH_VM_DIR XDG_CACHE_HOME="$TEST_ROOT/cache" \
 		"$DEST/usr/bin/hutch" vm assets
@@ -221,12 +221,12 @@ require_bash_completion()
 	[ -z "$stderr" ]
 
 	# without them it says where it looked last, and what is missing
-	rm "$DEST/usr/lib/hutch/vm/vmlinuz"
+	rm "$DEST/usr/lib/hutch/vm/vmlinux"
 	run --separate-stderr env -u HUTCH_VM_DIR XDG_CACHE_HOME="$TEST_ROOT/cache" \
 		"$DEST/usr/bin/hutch" vm assets
 	[ "$status" -eq 1 ]
 	[ "$output" = "$TEST_ROOT/cache/hutch/vm" ]
-	[[ $stderr == "hutch: no 'vmlinuz' in '$TEST_ROOT/cache/hutch/vm'"* ]]
+	[[ $stderr == "hutch: no 'vmlinux' in '$TEST_ROOT/cache/hutch/vm'"* ]]
 }
 
 @test "list --names with --json, and vm assets with an argument, are refused" {

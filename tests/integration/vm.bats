@@ -19,7 +19,7 @@ vm_assets_dir()
 {
 	local d
 	for d in "${HUTCH_VM_DIR:-}" "$(dirname "$HUTCH")/vm" "$REPO_ROOT/build/vm"; do
-		if [ -n "$d" ] && [ -r "$d/vmlinuz" ] && [ -r "$d/initramfs.cpio" ]; then
+		if [ -n "$d" ] && [ -r "$d/vmlinux" ] && [ -r "$d/initramfs.cpio" ]; then
 			echo "$d"
 			return 0
 		fi
@@ -151,6 +151,14 @@ vm_check()
 	vm_check exit-signal
 }
 
+@test "the default kernel is the uncompressed vmlinux, running where its ELF header loads it" {
+	vm_check kernel-elf
+}
+
+@test "a bzImage given with --kernel boots too" {
+	vm_check kernel-bzimage
+}
+
 @test "guest stdout reaches stdout byte for byte (all 256 byte values)" {
 	vm_check stdout-bytes
 }
@@ -247,6 +255,26 @@ make_bzimage()
 	poke 0x260 '\x00\x00\x00\x01'              # init_size: 16 MiB
 }
 
+# make_elf FILE PADDR(8 little-endian bytes as \x escapes): an ELF64 x86-64
+# executable with one PT_LOAD of 4 KiB at file offset 4 KiB, loaded at PADDR,
+# entered at its start.
+make_elf()
+{
+	local f=$1 paddr=$2
+	head -c 8192 /dev/zero >"$f"
+	poke() { printf "$2" | dd of="$f" bs=1 seek=$(($1)) conv=notrunc status=none; }
+	poke 0 '\x7fELF\x02\x01\x01'                 # ELF64, little-endian
+	poke 16 '\x02\x00\x3e\x00\x01'              # ET_EXEC, EM_X86_64, version 1
+	poke 24 "$paddr"                              # e_entry
+	poke 32 '\x40'                                # e_phoff 64
+	poke 52 '\x40\x00\x38\x00\x01'              # e_ehsize, e_phentsize 56, e_phnum 1
+	poke 64 '\x01\x00\x00\x00\x05'              # PT_LOAD, R+X
+	poke 72 '\x00\x10'                            # p_offset 4096
+	poke 88 "$paddr"                              # p_paddr
+	poke 96 '\x00\x10'                            # p_filesz 4096
+	poke 104 '\x00\x10'                           # p_memsz 4096
+}
+
 setup()
 {
 	hutch_setup
@@ -280,10 +308,27 @@ vm_run()
 	hrun vm run --kernel "$VMDIR/bzImage" --initrd "$VMDIR/initrd" "$@"
 }
 
-@test "a kernel file that is not a bzImage is refused" {
+@test "a kernel file that is neither an ELF vmlinux nor a bzImage is refused" {
 	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
 	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" -- true
-	expect_refused_with "not a bzImage kernel"
+	expect_refused_with "not an ELF or bzImage kernel"
+}
+
+@test "an ELF kernel that is not x86-64, is truncated or loads below 1 MiB is refused" {
+	make_elf "$VMDIR/low" '\x00\x70\x00\x00\x00\x00\x00\x00'
+	hrun vm run --kernel "$VMDIR/low" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "cannot boot '$VMDIR/low': ELF kernel segment 0 loads at 0x7000, below 1 MiB"
+	make_elf "$VMDIR/ok" '\x00\x00\x00\x01\x00\x00\x00\x00'
+	head -c 6000 "$VMDIR/ok" >"$VMDIR/short"
+	hrun vm run --kernel "$VMDIR/short" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "truncated ELF kernel: segment 0 lies past the file's end"
+	cp "$VMDIR/ok" "$VMDIR/arm"
+	printf '\xb7' | dd of="$VMDIR/arm" bs=1 seek=18 conv=notrunc status=none # EM_AARCH64
+	hrun vm run --kernel "$VMDIR/arm" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "ELF kernel is not for x86-64"
+	head -c 40 "$VMDIR/ok" >"$VMDIR/tiny"
+	hrun vm run --kernel "$VMDIR/tiny" --initrd "$VMDIR/initrd" -- true
+	expect_refused_with "truncated ELF kernel: only 40 bytes"
 }
 
 @test "a bzImage with a boot protocol older than 2.12 is refused" {
@@ -475,7 +520,7 @@ disk_setup()
 	done
 	# Eight are taken: the disks pass, and the kernel after them is refused.
 	dvm --disk "$d/c8.qcow2,ro" -- true
-	expect_refused_with "not a bzImage kernel"
+	expect_refused_with "not an ELF or bzImage kernel"
 	dvm --disk "$d/c9.qcow2" -- true
 	expect_disk_refused "backing chain deeper than 8 images"
 	[ "$(sha256sum "$d"/a.qcow2 "$d"/b.qcow2 "$d"/sub.qcow2)" = "$(grep -E '/(a|b|sub)\.qcow2$' <<< "$sums")" ]
@@ -516,7 +561,7 @@ make_overlay()
 	# Refused while checking the kernel, after the overlay was made.
 	head -c 65536 /dev/urandom >"$VMDIR/notkernel"
 	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" --disk "$VMDIR/disk.raw,overlay" -- true
-	expect_disk_refused "not a bzImage kernel"
+	expect_disk_refused "not an ELF or bzImage kernel"
 	# Refused by KVM itself, after the VM was made with its disks.
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		vm_run --cpus 4000 --name other --disk "$VMDIR/disk.raw,overlay" -- true
@@ -527,7 +572,7 @@ make_overlay()
 	make_overlay default 0 "$VMDIR/disk.raw"
 	hrun vm run --kernel "$VMDIR/notkernel" --initrd "$VMDIR/initrd" \
 		--disk "$VMDIR/disk.raw,overlay" --disk "$VMDIR/disk.raw,ro" --disk "$VMDIR/disk.raw,overlay" -- true
-	expect_refused_with "not a bzImage kernel"
+	expect_refused_with "not an ELF or bzImage kernel"
 	[ "$(ls "$HUTCH_HOME/vms/default")" = "$(printf 'disk0.base\ndisk0.qcow2')" ]
 }
 

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+#include <elf.h>
 
 #include "vmm/arch/arch.h"
 #include "vmm/arch/x86_64/acpi.h"
@@ -20,6 +22,7 @@
 #include "vmm/cpio.h"
 #include "vmm/devices/devices.h"
 #include "vmm/memory.h"
+#include "vmm/vm.h"
 #include "vmm/vmm.h"
 
 #define MIB ((uint64_t)1 << 20)
@@ -51,10 +54,12 @@ static void bzimage_accepted(void **state)
 	struct vmm_kernel k;
 	struct error err;
 
-	assert_int_equal(vmm_arch_kernel_parse(img, 8192, &k, &err), 0);
+	assert_int_equal(vmm_arch_kernel_parse(img, 8192, 8192, &k, &err), 0);
 	assert_int_equal(k.protocol, 0x020f);
-	assert_ptr_equal(k.payload, img + 4 * 512);
-	assert_int_equal(k.payload_len, 8192 - 4 * 512);
+	assert_int_equal(k.segments[0].offset, 4 * 512);
+	assert_int_equal(k.nr_segments, 1);
+	assert_int_equal(k.entry, 0x100200);
+	assert_int_equal(k.segments[0].filesz, 8192 - 4 * 512);
 	assert_int_equal(k.load_addr, 0x100000);
 	assert_int_equal(k.cmdline_max, 2047);
 	free(img);
@@ -67,10 +72,10 @@ static void bzimage_rejects_other_files(void **state)
 	struct error err;
 
 	memset(junk, 0x7f, sizeof(junk));
-	assert_int_equal(vmm_arch_kernel_parse(junk, sizeof(junk), &k, &err), -1);
-	assert_string_equal(err.msg, "not a bzImage kernel: no 'HdrS' boot header");
-	assert_int_equal(vmm_arch_kernel_parse(junk, 100, &k, &err), -1);
-	assert_string_equal(err.msg, "not a bzImage kernel: only 100 bytes");
+	assert_int_equal(vmm_arch_kernel_parse(junk, sizeof(junk), sizeof(junk), &k, &err), -1);
+	assert_string_equal(err.msg, "not an ELF or bzImage kernel: no ELF magic, no 'HdrS' boot header");
+	assert_int_equal(vmm_arch_kernel_parse(junk, 100, 100, &k, &err), -1);
+	assert_string_equal(err.msg, "not an ELF or bzImage kernel: only 100 bytes");
 }
 
 static void bzimage_rejects_old_protocol(void **state)
@@ -79,16 +84,247 @@ static void bzimage_rejects_old_protocol(void **state)
 	struct vmm_kernel k;
 	struct error err;
 
-	assert_int_equal(vmm_arch_kernel_parse(img, 8192, &k, &err), -1);
+	assert_int_equal(vmm_arch_kernel_parse(img, 8192, 8192, &k, &err), -1);
 	assert_string_equal(err.msg, "kernel uses boot protocol 2.10, hutch needs 2.12 or newer");
 	free(img);
 	img = fake_bzimage(8192, 0x020f, 0);
-	assert_int_equal(vmm_arch_kernel_parse(img, 8192, &k, &err), -1);
+	assert_int_equal(vmm_arch_kernel_parse(img, 8192, 8192, &k, &err), -1);
 	assert_string_equal(err.msg, "kernel has no 64-bit entry point (XLF_KERNEL_64)");
 	free(img);
 	img = fake_bzimage(1024, 0x020f, BOOT_XLF_KERNEL_64);
-	assert_int_equal(vmm_arch_kernel_parse(img, 1024, &k, &err), -1);
+	assert_int_equal(vmm_arch_kernel_parse(img, 1024, 1024, &k, &err), -1);
 	assert_non_null(strstr(err.msg, "truncated bzImage"));
+	free(img);
+	/* Found by fuzz_kernel: a setup with 300 bytes after it, none at the entry point. */
+	img = fake_bzimage(2348, 0x020f, BOOT_XLF_KERNEL_64);
+	assert_int_equal(vmm_arch_kernel_parse(img, 2348, 2348, &k, &err), -1);
+	assert_string_equal(err.msg,
+			    "truncated bzImage: 300 bytes after its setup, none at its 64-bit entry point");
+	free(img);
+}
+
+/*
+ * A vmlinux-like ELF: segment 0 executable at 16 MiB (4 KiB of 0xc3 in the
+ * file), segment 1 data at 18 MiB (100 bytes of 0x5a, 8 KiB in memory), a
+ * PT_NOTE between them; entry at the start of segment 0, as Linux's is.
+ */
+#define ELF_LEN (0x3000)
+static uint8_t *fake_elf(Elf64_Ehdr **eh, Elf64_Phdr **ph)
+{
+	uint8_t *img = calloc(1, ELF_LEN);
+	Elf64_Ehdr *e = (Elf64_Ehdr *)img;
+	Elf64_Phdr *p = (Elf64_Phdr *)(img + sizeof(*e));
+
+	memcpy(e->e_ident, ELFMAG, SELFMAG);
+	e->e_ident[EI_CLASS] = ELFCLASS64;
+	e->e_ident[EI_DATA] = ELFDATA2LSB;
+	e->e_type = ET_EXEC;
+	e->e_machine = EM_X86_64;
+	e->e_entry = 16 * MIB;
+	e->e_phoff = sizeof(*e);
+	e->e_phentsize = sizeof(*p);
+	e->e_phnum = 3;
+	p[0] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
+			    .p_vaddr = 0xffffffff81000000ULL, .p_paddr = 16 * MIB, .p_filesz = 0x1000,
+			    .p_memsz = 0x1000};
+	p[1] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = 0x1000, .p_paddr = 0, .p_filesz = 16,
+			    .p_memsz = 16};
+	p[2] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = 0x2000,
+			    .p_vaddr = 0xffffffff81200000ULL, .p_paddr = 18 * MIB, .p_filesz = 100,
+			    .p_memsz = 0x2000};
+	memset(img + 0x1000, 0xc3, 0x1000);
+	memset(img + 0x2000, 0x5a, 100);
+	*eh = e;
+	*ph = p;
+	return img;
+}
+
+static void elf_kernel_accepted(void **state)
+{
+	Elf64_Ehdr *eh;
+	Elf64_Phdr *ph;
+	uint8_t *img = fake_elf(&eh, &ph);
+	struct vmm_kernel k;
+	struct error err;
+
+	assert_int_equal(vmm_arch_kernel_parse(img, ELF_LEN, ELF_LEN, &k, &err), 0);
+	assert_int_equal(k.format, VMM_KERNEL_ELF);
+	assert_int_equal(k.nr_segments, 2);
+	assert_int_equal(k.segments[0].offset, 0x1000);
+	assert_int_equal(k.segments[0].gpa, 16 * MIB);
+	assert_int_equal(k.segments[1].gpa, 18 * MIB);
+	assert_int_equal(k.segments[1].filesz, 100);
+	assert_int_equal(k.segments[1].memsz, 0x2000);
+	assert_int_equal(k.entry, 16 * MIB);
+	assert_int_equal(k.load_addr, 16 * MIB);
+	assert_int_equal(k.init_size, 2 * MIB + 0x2000);
+	assert_int_equal(k.cmdline_max, 2047);
+	/* The kernel ends where its last segment does: the initrd may go right above. */
+	assert_int_equal(vmm_arch_min_memory(&k, 0), 16 * MIB + 3 * MIB + 32 * MIB);
+	free(img);
+}
+
+/* Parse img after change() broke it; expect the message that names the fault. */
+static void elf_refused(void (*change)(Elf64_Ehdr *, Elf64_Phdr *), size_t len, const char *msg)
+{
+	Elf64_Ehdr *eh;
+	Elf64_Phdr *ph;
+	uint8_t *img = fake_elf(&eh, &ph);
+	struct vmm_kernel k;
+	struct error err;
+
+	change(eh, ph);
+	assert_int_equal(vmm_arch_kernel_parse(img, len, len, &k, &err), -1);
+	if (!strstr(err.msg, msg))
+		fail_msg("expected '%s', got '%s'", msg, err.msg);
+	assert_null(strchr(err.msg, '\n'));
+	free(img);
+}
+
+static void no_change(Elf64_Ehdr *e, Elf64_Phdr *p) {}
+static void class32(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_ident[EI_CLASS] = ELFCLASS32; }
+static void arm64(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_machine = EM_AARCH64; }
+static void shared_object(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_type = ET_DYN; }
+static void no_phdrs(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_phnum = 0; }
+static void phdrs_past_end(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_phnum = 0xffff; }
+static void phoff_huge(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_phoff = UINT64_MAX - 8; }
+static void filesz_over_memsz(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_memsz = 99; }
+static void segment_past_end(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_filesz = 0x1001; p[2].p_memsz = 0x2000; }
+static void offset_wraps(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_offset = UINT64_MAX - 10; }
+static void below_1mib(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_paddr = 0x7000; }
+static void past_3gib(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_paddr = 0xc0000000ULL - 0x1000; }
+static void paddr_wraps(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_paddr = UINT64_MAX - 0xfff; }
+static void overlap(Elf64_Ehdr *e, Elf64_Phdr *p) { p[2].p_paddr = 16 * MIB + 0x800; }
+static void no_load(Elf64_Ehdr *e, Elf64_Phdr *p) { p[0].p_type = p[2].p_type = PT_NOTE; }
+static void virtual_entry(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_entry = 0xffffffff81000000ULL; }
+static void entry_in_data(Elf64_Ehdr *e, Elf64_Phdr *p) { e->e_entry = 18 * MIB; }
+
+static void elf_kernel_refusals_name_the_problem(void **state)
+{
+	elf_refused(no_change, 40, "truncated ELF kernel: only 40 bytes");
+	elf_refused(class32, ELF_LEN, "ELF kernel is not for x86-64");
+	elf_refused(arm64, ELF_LEN, "ELF kernel is not for x86-64");
+	elf_refused(shared_object, ELF_LEN, "not an executable kernel (e_type 3)");
+	elf_refused(no_phdrs, ELF_LEN, "program headers are missing or truncated");
+	elf_refused(phdrs_past_end, ELF_LEN, "program headers are missing or truncated");
+	elf_refused(phoff_huge, ELF_LEN, "program headers are missing or truncated");
+	elf_refused(filesz_over_memsz, ELF_LEN, "segment 2 is larger in the file (100 bytes)");
+	elf_refused(segment_past_end, ELF_LEN, "truncated ELF kernel: segment 2 lies past");
+	elf_refused(no_change, 0x2000 + 99, "truncated ELF kernel: segment 2 lies past");
+	elf_refused(offset_wraps, ELF_LEN, "truncated ELF kernel: segment 2 lies past");
+	elf_refused(below_1mib, ELF_LEN, "segment 2 loads at 0x7000, below 1 MiB");
+	elf_refused(past_3gib, ELF_LEN, "segment 2 reaches past 3 GiB");
+	elf_refused(paddr_wraps, ELF_LEN, "segment 2 reaches past 3 GiB");
+	elf_refused(overlap, ELF_LEN, "segments overlap at 0x1000800");
+	elf_refused(no_load, ELF_LEN, "no loadable segment");
+	elf_refused(virtual_entry, ELF_LEN, "entry point 0xffffffff81000000 is not in an executable");
+	elf_refused(entry_in_data, ELF_LEN, "entry point 0x1200000 is not in an executable");
+}
+
+/* hutch reads the program headers from the file's head only; the segments may lie anywhere. */
+static void elf_program_headers_must_be_in_the_head(void **state)
+{
+	Elf64_Ehdr *eh;
+	Elf64_Phdr *ph;
+	uint8_t *img = fake_elf(&eh, &ph);
+	struct vmm_kernel k;
+	struct error err;
+
+	/* Segments past the head, headers in it: fine. */
+	assert_int_equal(vmm_arch_kernel_parse(img, 0x1000, ELF_LEN, &k, &err), 0);
+	assert_int_equal(k.segments[1].offset, 0x2000);
+	eh->e_phoff = 0x1000;
+	memcpy(img + 0x1000, ph, 3 * sizeof(*ph));
+	assert_int_equal(vmm_arch_kernel_parse(img, 0x1000, ELF_LEN, &k, &err), -1);
+	assert_string_equal(err.msg, "ELF kernel's program headers lie past its first 64 KiB");
+	free(img);
+}
+
+static void elf_kernel_with_too_many_segments_is_refused(void **state)
+{
+	size_t n = VMM_KERNEL_MAX_SEGMENTS + 1, len = sizeof(Elf64_Ehdr) + n * sizeof(Elf64_Phdr);
+	uint8_t *img = calloc(1, len);
+	Elf64_Ehdr *e = (Elf64_Ehdr *)img;
+	Elf64_Phdr *p = (Elf64_Phdr *)(img + sizeof(*e));
+	struct vmm_kernel k;
+	struct error err;
+
+	memcpy(e->e_ident, ELFMAG, SELFMAG);
+	e->e_ident[EI_CLASS] = ELFCLASS64;
+	e->e_ident[EI_DATA] = ELFDATA2LSB;
+	e->e_type = ET_EXEC;
+	e->e_machine = EM_X86_64;
+	e->e_entry = 16 * MIB;
+	e->e_phoff = sizeof(*e);
+	e->e_phentsize = sizeof(*p);
+	e->e_phnum = (uint16_t)n;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_X,
+				    .p_paddr = 16 * MIB + i * MIB, .p_memsz = 4096};
+	assert_int_equal(vmm_arch_kernel_parse(img, len, len, &k, &err), -1);
+	assert_string_equal(err.msg, "ELF kernel has more than 16 loadable segments");
+	free(img);
+}
+
+/*
+ * Segments go from the file to their physical addresses, the rest of each
+ * zeroed; the zero page says HdrS. A file that shrank after its headers were
+ * read is refused, not half loaded in silence.
+ */
+static void elf_kernel_is_laid_out_with_a_zero_page(void **state)
+{
+	Elf64_Ehdr *eh;
+	Elf64_Phdr *ph;
+	uint8_t *img = fake_elf(&eh, &ph);
+	uint64_t size = 64 * MIB;
+	uint8_t *ram = malloc(size);
+	struct boot_params *zp = (struct boot_params *)(ram + X86_BOOT_PARAMS_ADDR);
+	char path[] = "/tmp/hutch-test-vmlinux.XXXXXX";
+	int fd = mkstemp(path);
+	struct vmm_kernel k;
+	struct error err;
+	struct vm vm;
+	uint8_t zeros[0x2000 - 100];
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, ELF_LEN), ELF_LEN);
+	memset(ram, 0xee, size); /* not fresh: the loader must zero what it owes */
+	memset(zeros, 0, sizeof(zeros));
+	memset(&vm, 0, sizeof(vm));
+	vm.nr_vcpus = 1;
+	vm.mem.size = size;
+	vm.mem.nr_regions = vmm_arch_memory_layout(size, vm.mem.regions, VMM_MAX_REGIONS);
+	vm.mem.regions[0].host = ram;
+	/* Only the head in memory: the segments come from the file. */
+	assert_int_equal(vmm_arch_kernel_parse(img, 0x1000, ELF_LEN, &k, &err), 0);
+	memset(img + 0x1000, 0, ELF_LEN - 0x1000);
+	assert_int_equal(vm_load_kernel_segments(&vm.mem, &k, fd, path, &err), 0);
+	assert_int_equal(vmm_arch_boot_setup(&vm, &k, "console=ttyS1", 40 * MIB, 4096, &err), 0);
+	for (size_t i = 0; i < 0x1000; i++)
+		if (ram[16 * MIB + i] != 0xc3)
+			fail_msg("segment 0 byte %zu", i);
+	assert_int_equal(ram[18 * MIB + 99], 0x5a);
+	assert_memory_equal(ram + 18 * MIB + 100, zeros, sizeof(zeros));
+	assert_int_equal(ram[18 * MIB + 0x2000], 0xee); /* nothing past memsz */
+	assert_int_equal(ram[17 * MIB], 0xee);	      /* nor between the segments */
+	assert_int_equal(zp->hdr.boot_flag, BOOT_FLAG_MAGIC);
+	assert_int_equal(zp->hdr.header, BOOT_HDR_MAGIC);
+	assert_int_equal(zp->hdr.version, 0x020f);
+	assert_int_equal(zp->hdr.type_of_loader, BOOT_TYPE_OF_LOADER_UNDEFINED);
+	assert_int_equal(zp->hdr.cmd_line_ptr, X86_CMDLINE_ADDR);
+	assert_string_equal((char *)ram + X86_CMDLINE_ADDR, "console=ttyS1");
+	assert_int_equal(zp->hdr.ramdisk_image, 40 * MIB);
+	assert_int_equal(zp->hdr.ramdisk_size, 4096);
+	assert_int_equal(zp->sentinel, 0);
+	assert_int_equal(zp->e820_entries, 3);
+	assert_int_equal(zp->acpi_rsdp_addr, X86_ACPI_ADDR);
+
+	assert_int_equal(ftruncate(fd, 0x2000 + 50), 0);
+	assert_int_equal(vm_load_kernel_segments(&vm.mem, &k, fd, path, &err), -1);
+	assert_non_null(strstr(err.msg, "got shorter while it was loaded"));
+	close(fd);
+	unlink(path);
+	free(ram);
 	free(img);
 }
 
@@ -209,7 +445,7 @@ static void initrd_goes_high_and_too_large_is_refused(void **state)
 	struct error err;
 	uint64_t addr;
 
-	assert_int_equal(vmm_arch_kernel_parse(img, 8192, &k, &err), 0);
+	assert_int_equal(vmm_arch_kernel_parse(img, 8192, 8192, &k, &err), 0);
 	memset(&mem, 0, sizeof(mem));
 	mem.size = 128 * MIB;
 	mem.nr_regions = vmm_arch_memory_layout(mem.size, mem.regions, VMM_MAX_REGIONS);
@@ -265,6 +501,11 @@ int main(void)
 	    cmocka_unit_test(bzimage_accepted),
 	    cmocka_unit_test(bzimage_rejects_other_files),
 	    cmocka_unit_test(bzimage_rejects_old_protocol),
+	    cmocka_unit_test(elf_kernel_accepted),
+	    cmocka_unit_test(elf_kernel_refusals_name_the_problem),
+	    cmocka_unit_test(elf_kernel_with_too_many_segments_is_refused),
+	    cmocka_unit_test(elf_program_headers_must_be_in_the_head),
+	    cmocka_unit_test(elf_kernel_is_laid_out_with_a_zero_page),
 	    cmocka_unit_test(e820_covers_exactly_guest_memory),
 	    cmocka_unit_test(acpi_tables_have_valid_checksums_and_one_lapic_per_cpu),
 	    cmocka_unit_test(guest_ptr_checks_bounds_without_overflow),

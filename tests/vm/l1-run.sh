@@ -28,7 +28,7 @@ bb=$assets/busybox
 . "$here/qemu.sh"
 qemu=$(l1_qemu "$assets")
 
-for f in "$hutch" "$assets/vmlinuz" "$assets/initramfs.cpio" "$assets/l1-modules.cpio" "$bb" \
+for f in "$hutch" "$assets/vmlinux" "$assets/vmlinuz" "$assets/initramfs.cpio" "$assets/l1-modules.cpio" "$bb" \
 	"$guest_bin/hutch-probe"; do
 	[ -r "$f" ] || { echo "l1-run: missing $f (run 'make vm-assets')" >&2; exit 2; }
 done
@@ -47,7 +47,7 @@ cp "$bb" "$root/bin/busybox"
 cp "$here/l1-init.sh" "$root/init"
 chmod 755 "$root/init"
 cp "$hutch" "$root/l1/hutch"
-cp "$assets/vmlinuz" "$assets/initramfs.cpio" "$root/l1/vm/"
+cp "$assets/vmlinux" "$assets/vmlinuz" "$assets/initramfs.cpio" "$root/l1/vm/"
 cp "$guest_bin/hutch-probe" "$root/l1/hutch-probe"
 cp "$script" "$root/l1/run.sh"
 [ "${L1_AS_NOBODY:-0}" != 1 ] || : >"$root/l1/as-nobody"

@@ -7,6 +7,8 @@
 # Environment: HUTCH (default /l1/hutch), PROBE (hutch-probe for the host side,
 # default /l1/hutch-probe).
 HUTCH=${HUTCH:-/l1/hutch}
+# Where this hutch takes its guest kernels from (src/vmm/load.c).
+ASSETS=${HUTCH_VM_DIR:-$(dirname "$HUTCH")/vm}
 PROBE=${PROBE:-/l1/hutch-probe}
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
@@ -63,6 +65,16 @@ check_status exit-0 0 true
 check_status exit-1 1 sh -c 'exit 1'
 check_status exit-42 42 sh -c 'exit 42'
 check_status exit-signal 137 sh -c 'kill -KILL $$'
+
+# The default kernel is the vmlinux, entered at its own startup_64: with no
+# decompressor to move it (KASLR), it runs where its ELF header put it.
+vm -- sh -c 'grep "Kernel code" /proc/iomem'
+if [ "$(rc)" = 0 ] && grep -q "^ *01000000-[0-9a-f]* : Kernel code" "$t/out"; then ok kernel-elf
+else fail kernel-elf "rc $(rc), '$(cat "$t/out")'"; fi
+# The bzImage of the same kernel, through its decompressor.
+vm --kernel "$ASSETS/vmlinuz" -- sh -c 'grep "Kernel code" /proc/iomem'
+if [ "$(rc)" = 0 ] && grep -q "^ *[0-9a-f]*-[0-9a-f]* : Kernel code" "$t/out"; then ok kernel-bzimage
+else fail kernel-bzimage "rc $(rc), '$(cat "$t/out")'"; fi
 
 vm -- hutch-probe bytes
 "$PROBE" bytes >"$t/want"

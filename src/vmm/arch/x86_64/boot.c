@@ -1,3 +1,5 @@
+#include <elf.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "vmm/arch/arch.h"
@@ -54,17 +56,17 @@ unsigned x86_e820_build(const struct guest_memory *mem, struct boot_e820_entry *
 	return n;
 }
 
-int vmm_arch_kernel_parse(const uint8_t *image, size_t len, struct vmm_kernel *k, struct error *err)
+static int bzimage_parse(const uint8_t *image, size_t head_len, uint64_t len,
+			 struct vmm_kernel *k, struct error *err)
 {
 	struct setup_header hdr;
 	size_t setup_len;
 
-	memset(k, 0, sizeof(*k));
-	if (len < BOOT_SETUP_HEADER_OFFSET + sizeof(hdr))
-		return error_set(err, 0, "not a bzImage kernel: only %zu bytes", len);
+	if (head_len < BOOT_SETUP_HEADER_OFFSET + sizeof(hdr))
+		return error_set(err, 0, "not an ELF or bzImage kernel: only %zu bytes", head_len);
 	memcpy(&hdr, image + BOOT_SETUP_HEADER_OFFSET, sizeof(hdr));
 	if (hdr.boot_flag != BOOT_FLAG_MAGIC || hdr.header != BOOT_HDR_MAGIC)
-		return error_set(err, 0, "not a bzImage kernel: no 'HdrS' boot header");
+		return error_set(err, 0, "not an ELF or bzImage kernel: no ELF magic, no 'HdrS' boot header");
 	if (hdr.version < X86_MIN_BOOT_PROTOCOL)
 		return error_set(err, 0,
 				 "kernel uses boot protocol %u.%02u, hutch needs %u.%02u or newer",
@@ -77,19 +79,49 @@ int vmm_arch_kernel_parse(const uint8_t *image, size_t len, struct vmm_kernel *k
 	/* boot.rst: setup_sects 0 means 4; the real-mode part includes the boot sector. */
 	setup_len = ((size_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
 	if (setup_len >= len)
-		return error_set(err, 0, "truncated bzImage: %zu bytes of setup, %zu in all",
+		return error_set(err, 0, "truncated bzImage: %zu bytes of setup, %" PRIu64 " in all",
 				 setup_len, len);
-	k->image = image;
-	k->image_len = len;
-	k->payload = image + setup_len;
-	k->payload_len = len - setup_len;
+	/* boot.rst: the 64-bit entry point is 0x200 into the protected-mode part. */
+	if (len - setup_len <= X86_BZIMAGE_ENTRY_64)
+		return error_set(err, 0,
+				 "truncated bzImage: %" PRIu64
+				 " bytes after its setup, none at its 64-bit entry point",
+				 len - setup_len);
+	/* The protected-mode part goes to 1 MiB, decompresses itself and moves to 16 MiB. */
+	k->format = VMM_KERNEL_BZIMAGE;
+	k->segments[0] = (struct vmm_kernel_segment){.offset = setup_len,
+						     .gpa = X86_HIGH_MEM,
+						     .filesz = len - setup_len,
+						     .memsz = len - setup_len};
+	k->nr_segments = 1;
+	k->entry = X86_HIGH_MEM + X86_BZIMAGE_ENTRY_64; /* startup_64 of the protected-mode part */
 	k->protocol = hdr.version;
 	k->load_addr = X86_HIGH_MEM;
 	k->init_size = hdr.init_size;
 	k->initrd_max = hdr.initrd_addr_max;
 	k->cmdline_max = hdr.cmdline_size;
-	if (k->init_size < k->payload_len)
-		k->init_size = k->payload_len;
+	if (k->init_size < len - setup_len)
+		k->init_size = len - setup_len;
+	return 0;
+}
+
+int vmm_arch_kernel_parse(const uint8_t *head, size_t head_len, uint64_t file_len,
+			  struct vmm_kernel *k, struct error *err)
+{
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if (head_len > file_len)
+		head_len = (size_t)file_len;
+	if (head_len >= SELFMAG && memcmp(head, ELFMAG, SELFMAG) == 0)
+		r = x86_elf_parse(head, head_len, file_len, k, err);
+	else
+		r = bzimage_parse(head, head_len, file_len, k, err);
+	if (r < 0)
+		return -1;
+	k->head = head;
+	k->head_len = head_len;
+	k->file_len = file_len;
 	if (k->cmdline_max >= X86_CMDLINE_MAX)
 		k->cmdline_max = X86_CMDLINE_MAX - 1;
 	return 0;
@@ -98,9 +130,11 @@ int vmm_arch_kernel_parse(const uint8_t *image, size_t len, struct vmm_kernel *k
 /* The first byte above what the kernel needs while it decompresses and starts. */
 static uint64_t kernel_end(const struct vmm_kernel *k)
 {
-	uint64_t start =
-	    k->load_addr > X86_KERNEL_MIN_RUN_ADDR ? k->load_addr : X86_KERNEL_MIN_RUN_ADDR;
+	uint64_t start = k->load_addr;
 
+	/* A bzImage decompresses to its run address, at or above 16 MiB. */
+	if (k->format == VMM_KERNEL_BZIMAGE && start < X86_KERNEL_MIN_RUN_ADDR)
+		start = X86_KERNEL_MIN_RUN_ADDR;
 	return start + k->init_size;
 }
 
@@ -176,26 +210,38 @@ int vmm_arch_boot_setup(struct vm *vm, const struct vmm_kernel *k, const char *c
 	struct guest_memory *mem = &vm->mem;
 	struct boot_params *zp = guest_ptr(mem, X86_BOOT_PARAMS_ADDR, sizeof(*zp));
 	size_t cmdline_len = strlen(cmdline);
-	void *kernel = guest_ptr(mem, k->load_addr, k->payload_len);
 	char *cl = guest_ptr(mem, X86_CMDLINE_ADDR, cmdline_len + 1);
 	uint8_t *acpi = guest_ptr(mem, X86_ACPI_ADDR, X86_ACPI_MAX);
 	size_t hdr_len;
 	long acpi_len;
 
-	if (!zp || !kernel || !cl || !acpi)
+	if (!zp || !cl || !acpi)
 		return error_set(err, 0, "guest memory too small for the kernel");
 	if (cmdline_len > k->cmdline_max)
 		return error_set(err, 0, "kernel command line is %zu bytes, the kernel takes %llu",
 				 cmdline_len, (unsigned long long)k->cmdline_max);
-	memcpy(kernel, k->payload, k->payload_len);
 	memcpy(cl, cmdline, cmdline_len + 1);
 
 	memset(zp, 0, sizeof(*zp));
-	/* boot.rst: copy the setup header as the kernel ships it, 0x202 + byte at 0x201 long. */
-	hdr_len = 0x202 + (size_t)k->image[0x201] - BOOT_SETUP_HEADER_OFFSET;
-	if (hdr_len > sizeof(zp->hdr))
-		hdr_len = sizeof(zp->hdr);
-	memcpy(&zp->hdr, k->image + BOOT_SETUP_HEADER_OFFSET, hdr_len);
+	if (k->format == VMM_KERNEL_BZIMAGE) {
+		/* boot.rst: copy the setup header as the kernel ships it, 0x202 + byte at 0x201 long. */
+		hdr_len = 0x202 + (size_t)k->head[0x201] - BOOT_SETUP_HEADER_OFFSET;
+		if (hdr_len > sizeof(zp->hdr))
+			hdr_len = sizeof(zp->hdr);
+		memcpy(&zp->hdr, k->head + BOOT_SETUP_HEADER_OFFSET, hdr_len);
+	} else {
+		/*
+		 * A vmlinux has no setup header: the fields a boot loader
+		 * would find in one, as Firecracker writes them. Linux's
+		 * startup_64 reads only what follows.
+		 */
+		zp->hdr.boot_flag = BOOT_FLAG_MAGIC;
+		zp->hdr.header = BOOT_HDR_MAGIC;
+		zp->hdr.version = X86_ELF_BOOT_PROTOCOL;
+		zp->hdr.loadflags = BOOT_LOADFLAG_LOADED_HIGH;
+		zp->hdr.kernel_alignment = X86_KERNEL_MIN_RUN_ADDR;
+		zp->hdr.cmdline_size = (uint32_t)k->cmdline_max;
+	}
 	zp->hdr.type_of_loader = BOOT_TYPE_OF_LOADER_UNDEFINED;
 	zp->hdr.vid_mode = 0xffff; /* "normal" */
 	zp->hdr.cmd_line_ptr = X86_CMDLINE_ADDR;

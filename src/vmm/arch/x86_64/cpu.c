@@ -156,7 +156,7 @@ static int setup_msrs(struct vcpu *vcpu, struct error *err)
 }
 
 /* The 64-bit boot protocol's entry state (boot.rst "64-bit Boot Protocol"). */
-static int setup_boot_registers(struct vcpu *vcpu, struct error *err)
+static int setup_boot_registers(struct vcpu *vcpu, uint64_t entry, struct error *err)
 {
 	struct kvm_segment code = {
 	    .base = 0,
@@ -214,7 +214,7 @@ static int setup_boot_registers(struct vcpu *vcpu, struct error *err)
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
-	regs.rip = X86_HIGH_MEM + 0x200; /* startup_64 of the protected-mode kernel */
+	regs.rip = entry;
 	regs.rsi = X86_BOOT_PARAMS_ADDR;
 	regs.rsp = regs.rbp = X86_BOOT_STACK_ADDR;
 	if (kvm_ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
@@ -241,6 +241,6 @@ int vmm_arch_vcpu_init(struct vm *vm, struct vcpu *vcpu, struct error *err)
 		return -1;
 	/* Application processors wait for INIT/SIPI from the boot CPU in the in-kernel LAPIC. */
 	if (vcpu->id == 0)
-		return setup_boot_registers(vcpu, err);
+		return setup_boot_registers(vcpu, vm->boot_entry, err);
 	return 0;
 }
