@@ -178,9 +178,7 @@ static char *build_cmdline(const struct vmm_config *cfg)
 
 int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct error *err)
 {
-	uint64_t min_mem;
-
-	uint64_t kernel_size;
+	uint64_t min_mem, kernel_size;
 	size_t head_len;
 
 	memset(b, 0, sizeof(*b));
