@@ -37,7 +37,7 @@ static void vm_usage(FILE *f)
 		"  --name NAME       the VM whose store keeps the overlays (default '%s')\n"
 		"  --shell           interactive shell on the guest console (Ctrl-A x quits)\n"
 		"  --trace-io        log every refused port and MMIO access, and count them\n"
-		"  --timings         print when guest init started and the VM stopped\n\n"
+		"  --timings         print when the vCPUs and guest init started, and the VM stopped\n\n"
 		"The asset folder is $HUTCH_VM_DIR, else build/vm next to the hutch binary,\n"
 		"else ../lib/hutch/vm from the binary's folder (where 'make install' puts\n"
 		"them), else $XDG_CACHE_HOME/hutch/vm (~/.cache/hutch/vm); 'make vm-assets'\n"

@@ -107,18 +107,6 @@ static uint8_t *read_head(int fd, uint64_t size, uint64_t max, const char *what,
 	return steal_ptr(buf);
 }
 
-/* Read a whole regular file of at most max bytes. */
-static uint8_t *load_file(const char *path, const char *what, uint64_t max, size_t *len,
-			  struct error *err)
-{
-	uint64_t size;
-	_cleanup_close_ int fd = open_image(path, what, max, &size, err);
-
-	if (fd < 0)
-		return NULL;
-	return read_head(fd, size, size, what, path, len, err);
-}
-
 /*
  * The run request for the guest init, as a cpio archive appended to the
  * initramfs: /hutch/cmd holds NUL-terminated strings: the mode ("run" or
@@ -183,6 +171,7 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
+	b->initrd_fd = -1;
 	build_command_archive(cfg, &b->args);
 	/* Only the headers now: the segments go from the file to guest RAM at load. */
 	b->kernel_path = cfg->kernel;
@@ -195,8 +184,10 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 		return -1;
 	if (vmm_arch_kernel_parse(b->kernel_head, head_len, kernel_size, &b->k, err) < 0)
 		return error_prefix(err, "cannot boot '%s'", cfg->kernel);
-	b->initrd_image = load_file(cfg->initrd, "initrd", MAX_IMAGE_SIZE, &b->initrd_len, err);
-	if (!b->initrd_image)
+	/* Opened now, copied at load: from the file to guest RAM, no copy in between. */
+	b->initrd_path = cfg->initrd;
+	b->initrd_fd = open_image(cfg->initrd, "initrd", MAX_IMAGE_SIZE, &b->initrd_len, err);
+	if (b->initrd_fd < 0)
 		return -1;
 	/* The command archive follows the initramfs at the next 4-byte boundary. */
 	b->total_initrd = ((b->initrd_len + 3) & ~(uint64_t)3) + b->args.len;
@@ -227,26 +218,6 @@ int vm_boot_prepare(struct vm_boot *b, const struct vmm_config *cfg, struct erro
 	return 0;
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return errno = 0, -1; /* the file is shorter than it was */
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 int vm_load_kernel_segments(struct guest_memory *mem, const struct vmm_kernel *k, int fd,
 			    const char *path, struct error *err)
 {
@@ -256,7 +227,7 @@ int vm_load_kernel_segments(struct guest_memory *mem, const struct vmm_kernel *k
 
 		if (!dst)
 			return error_set(err, 0, "guest memory too small for the kernel");
-		if (pread_full(fd, dst, seg->filesz, seg->offset) < 0)
+		if (guest_memory_read_file(mem, seg->gpa, fd, seg->offset, seg->filesz) < 0)
 			return errno ? error_set(err, errno, "cannot read kernel '%s'", path)
 				     : error_set(err, 0, "kernel '%s' got shorter while it was loaded",
 						 path);
@@ -279,7 +250,10 @@ int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error
 	dst = guest_ptr(&vm->mem, initrd_addr, b->total_initrd);
 	if (!dst)
 		return error_set(err, 0, "initrd does not fit in guest memory");
-	memcpy(dst, b->initrd_image, b->initrd_len);
+	if (guest_memory_read_file(&vm->mem, initrd_addr, b->initrd_fd, 0, b->initrd_len) < 0)
+		return errno ? error_set(err, errno, "cannot read initrd '%s'", b->initrd_path)
+			     : error_set(err, 0, "initrd '%s' got shorter while it was loaded",
+					 b->initrd_path);
 	memset(dst + b->initrd_len, 0, b->total_initrd - b->initrd_len - b->args.len);
 	memcpy(dst + b->total_initrd - b->args.len, b->args.buf, b->args.len);
 	if (vm_load_kernel_segments(&vm->mem, &b->k, b->kernel_fd, b->kernel_path, err) < 0 ||
@@ -289,7 +263,8 @@ int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error
 	/* In guest RAM now: the file and the host copy go. */
 	close(b->kernel_fd);
 	b->kernel_fd = -1;
-	free(steal_ptr(b->initrd_image));
+	close(b->initrd_fd);
+	b->initrd_fd = -1;
 	return 0;
 }
 
@@ -297,10 +272,13 @@ void vm_boot_release(struct vm_boot *b)
 {
 	if (b->kernel_fd >= 0)
 		close(b->kernel_fd);
+	if (b->initrd_fd >= 0)
+		close(b->initrd_fd);
 	free(b->kernel_head);
-	free(b->initrd_image);
 	free(b->cmdline);
 	cpio_release(&b->args);
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
+	b->initrd_fd = -1;
+	b->initrd_fd = -1;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -105,6 +106,53 @@ void *guest_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
 		return r->host + (gpa - r->gpa);
 	}
 	return NULL;
+}
+
+static int pread_full(int fd, uint8_t *p, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return errno = 0, -1;
+		p += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int guest_memory_read_file(const struct guest_memory *mem, uint64_t gpa, int fd, uint64_t off,
+			   uint64_t len)
+{
+	uint8_t *dst = guest_ptr(mem, gpa, len);
+	off_t in = (off_t)off;
+
+	if (!dst)
+		return errno = ERANGE, -1;
+	/* sendfile writes at the memfd's own offset, which nothing else uses. */
+	if (mem->fd < 0 || !mem->base || lseek(mem->fd, dst - mem->base, SEEK_SET) < 0)
+		return pread_full(fd, dst, len, off);
+	while (len) {
+		ssize_t n = sendfile(mem->fd, fd, &in, len < (1u << 30) ? len : (1u << 30));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A file system without splice: read it the plain way. */
+		if (n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+			return pread_full(fd, dst, len, (uint64_t)in);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return errno = 0, -1;
+		dst += n;
+		len -= (uint64_t)n;
+	}
+	return 0;
 }
 
 bool guest_range_is_ram(const struct guest_memory *mem, uint64_t gpa, uint64_t len)

@@ -51,6 +51,18 @@ void guest_memory_release(struct guest_memory *mem);
  */
 void *guest_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
+/*
+ * Copy len bytes of the file open at fd, from offset off, to guest RAM at
+ * [gpa, gpa + len) (inside one region). The kernel copies them from the
+ * file's page cache into the memfd's pages (sendfile), so the VMM takes no
+ * page fault per 4 KiB page and zeroes no page only to overwrite it; where
+ * that cannot be done (no memfd, a file that cannot be spliced) it reads
+ * them into the mapping. 0, or -1 with errno set: ERANGE for a range outside
+ * RAM, 0 if the file ended first.
+ */
+int guest_memory_read_file(const struct guest_memory *mem, uint64_t gpa, int fd, uint64_t off,
+			   uint64_t len);
+
 /* True if [gpa, gpa + len) is guest RAM. */
 bool guest_range_is_ram(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 

@@ -86,8 +86,9 @@ struct vm_boot {
 	const char *kernel_path;
 	int kernel_fd;	       /* open until its segments are in guest RAM */
 	uint8_t *kernel_head;  /* the file's first VMM_KERNEL_HEAD_MAX bytes: its headers */
-	uint8_t *initrd_image; /* until it is in guest RAM */
-	size_t initrd_len;
+	const char *initrd_path;
+	int initrd_fd;	       /* open until it is in guest RAM */
+	uint64_t initrd_len;
 	struct vmm_kernel k;
 	struct cpio args;      /* the command archive, after the initramfs */
 	char *cmdline;

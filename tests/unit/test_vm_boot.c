@@ -3,8 +3,10 @@
  * ACPI tables (checksums, one LAPIC per vCPU), the size parser, guest
  * address bounds and the cpio writer for the run request.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,32 +271,46 @@ static void elf_kernel_with_too_many_segments_is_refused(void **state)
 /*
  * Segments go from the file to their physical addresses, the rest of each
  * zeroed; the zero page says HdrS. A file that shrank after its headers were
- * read is refused, not half loaded in silence.
+ * read is refused, not half loaded in silence. Both ways into guest RAM: a
+ * plain read into RAM that is no memfd, and (memfd) the kernel's copy from
+ * the file into the memfd, which the guest's mapping must then show.
  */
-static void elf_kernel_is_laid_out_with_a_zero_page(void **state)
+static void elf_kernel_loads(bool memfd)
 {
 	Elf64_Ehdr *eh;
 	Elf64_Phdr *ph;
 	uint8_t *img = fake_elf(&eh, &ph);
 	uint64_t size = 64 * MIB;
-	uint8_t *ram = malloc(size);
-	struct boot_params *zp = (struct boot_params *)(ram + X86_BOOT_PARAMS_ADDR);
+	struct guest_region layout[VMM_MAX_REGIONS];
 	char path[] = "/tmp/hutch-test-vmlinux.XXXXXX";
 	int fd = mkstemp(path);
 	struct vmm_kernel k;
 	struct error err;
 	struct vm vm;
 	uint8_t zeros[0x2000 - 100];
+	struct boot_params *zp;
+	uint8_t *ram;
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, img, ELF_LEN), ELF_LEN);
-	memset(ram, 0xee, size); /* not fresh: the loader must zero what it owes */
 	memset(zeros, 0, sizeof(zeros));
 	memset(&vm, 0, sizeof(vm));
 	vm.nr_vcpus = 1;
-	vm.mem.size = size;
-	vm.mem.nr_regions = vmm_arch_memory_layout(size, vm.mem.regions, VMM_MAX_REGIONS);
-	vm.mem.regions[0].host = ram;
+	if (memfd) {
+		unsigned n = vmm_arch_memory_layout(size, layout, VMM_MAX_REGIONS);
+
+		assert_int_equal(guest_memory_init(&vm.mem, size, layout, n, &err), 0);
+		assert_true(vm.mem.fd >= 0);
+		ram = vm.mem.base;
+	} else {
+		ram = malloc(size);
+		vm.mem.fd = -1;
+		vm.mem.size = size;
+		vm.mem.nr_regions = vmm_arch_memory_layout(size, vm.mem.regions, VMM_MAX_REGIONS);
+		vm.mem.regions[0].host = ram;
+	}
+	zp = (struct boot_params *)(ram + X86_BOOT_PARAMS_ADDR);
+	memset(ram, 0xee, size); /* not fresh: the loader must zero what it owes */
 	/* Only the head in memory: the segments come from the file. */
 	assert_int_equal(vmm_arch_kernel_parse(img, 0x1000, ELF_LEN, &k, &err), 0);
 	memset(img + 0x1000, 0, ELF_LEN - 0x1000);
@@ -322,10 +338,27 @@ static void elf_kernel_is_laid_out_with_a_zero_page(void **state)
 	assert_int_equal(ftruncate(fd, 0x2000 + 50), 0);
 	assert_int_equal(vm_load_kernel_segments(&vm.mem, &k, fd, path, &err), -1);
 	assert_non_null(strstr(err.msg, "got shorter while it was loaded"));
+	/* Never outside RAM, whichever way. */
+	errno = 0;
+	assert_int_equal(guest_memory_read_file(&vm.mem, size - 10, fd, 0, 11), -1);
+	assert_int_equal(errno, ERANGE);
 	close(fd);
 	unlink(path);
-	free(ram);
+	if (memfd)
+		guest_memory_release(&vm.mem);
+	else
+		free(ram);
 	free(img);
+}
+
+static void elf_kernel_is_laid_out_with_a_zero_page(void **state)
+{
+	elf_kernel_loads(false);
+}
+
+static void elf_kernel_is_copied_into_the_memfd(void **state)
+{
+	elf_kernel_loads(true);
 }
 
 static uint64_t e820_sum(uint64_t size, unsigned *n_out, struct boot_e820_entry *t)
@@ -506,6 +539,7 @@ int main(void)
 	    cmocka_unit_test(elf_kernel_with_too_many_segments_is_refused),
 	    cmocka_unit_test(elf_program_headers_must_be_in_the_head),
 	    cmocka_unit_test(elf_kernel_is_laid_out_with_a_zero_page),
+	    cmocka_unit_test(elf_kernel_is_copied_into_the_memfd),
 	    cmocka_unit_test(e820_covers_exactly_guest_memory),
 	    cmocka_unit_test(acpi_tables_have_valid_checksums_and_one_lapic_per_cpu),
 	    cmocka_unit_test(guest_ptr_checks_bounds_without_overflow),
