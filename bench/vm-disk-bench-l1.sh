@@ -8,11 +8,13 @@ N=${N:-4}
 STAMP=${STAMP:-/l1/vm-stamp}
 FIO_DEPTH=${FIO_DEPTH:-16}
 FIO_RUNTIME=${FIO_RUNTIME:-10}
-ORDER=${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw}
+ORDER=${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw qemu-light:raw}
 MEM=256
 # QEMU boots the bzImage, through its firmware and the kernel's decompressor;
 # hutch its default, the same kernel uncompressed (vmlinux, from make
-# vm-assets). qemu-pvh boots that vmlinux too, through its PVH entry point.
+# vm-assets). qemu-pvh boots that vmlinux too, through its PVH entry point;
+# qemu-light the same with microvm's legacy devices off (no RTC, PIT, PIC or
+# option ROMs: its lightest machine, docs/system/i386/microvm.rst).
 K=/l1/vm/vmlinuz
 CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off 8250.nr_uarts=2 i8042.noaux i8042.nomux i8042.dumbkbd i8042.nopnp quiet loglevel=1"
 export HUTCH_HOME=/tmp/hutch-home
@@ -73,8 +75,8 @@ boot() {
 	return 0
 }
 qemu_boot() {
-	vmm=$1 kernel=$2 kind=$3 file=$4 fmt=$5
-	boot "$vmm" "$kind" qemu-system-x86_64 -M microvm,acpi=on -accel kvm -cpu host -m ${MEM}M -smp 1 \
+	vmm=$1 kernel=$2 kind=$3 file=$4 fmt=$5 machine=${6:-microvm,acpi=on}
+	boot "$vmm" "$kind" qemu-system-x86_64 -M "$machine" -accel kvm -cpu host -m ${MEM}M -smp 1 \
 		-nodefaults -no-user-config -nographic -no-reboot -serial stdio -monitor none \
 		-kernel "$kernel" -initrd /tmp/qemu-initrd -append "$CMDLINE" \
 		-drive id=d0,if=none,file="$file",format="$fmt" -device virtio-blk-device,drive=d0 \
@@ -96,6 +98,9 @@ one() {
 		qemu_boot qemu $K raw $D/raw.img raw ;;
 	qemu-pvh:raw)
 		qemu_boot qemu-pvh /l1/vm/vmlinux raw $D/raw.img raw ;;
+	qemu-light:raw)
+		qemu_boot qemu-light /l1/vm/vmlinux raw $D/raw.img raw \
+			microvm,acpi=on,rtc=off,pit=off,pic=off,x-option-roms=off ;;
 	hutch:qcow2)
 		# A fresh overlay each boot, made by qemu-img before the VMM starts, for
 		# both VMMs alike (hutch's own `--disk base.qcow2,overlay` makes the same

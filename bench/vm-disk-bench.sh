@@ -19,12 +19,14 @@
 #
 # hutch boots its default kernel, the vmlinux make vm-assets unpacks; QEMU
 # the bzImage of the same kernel (its firmware, then the decompressor), and
-# once a round (qemu-pvh) the same vmlinux through its PVH entry point.
+# once a round (qemu-pvh) the same vmlinux through its PVH entry point, and
+# once (qemu-light) that with microvm's RTC, PIT, PIC and option ROMs off.
 #
 # ORDER sets the boots of each odd round, in turn (default "hutch:raw
-# qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw"; even rounds run it backwards), SETTLE
-# the seconds of quiet in L1 before each boot (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then left out of
-# the medians. Prints a summary table (medians and ranges of the boots that
+# qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw qemu-light:raw"; even rounds
+# run it backwards), SETTLE the seconds of quiet in L1 before each boot
+# (default 20). Each boot is killed after BOOT_TIMEOUT seconds (300) and then
+# left out of the medians. Prints a summary table (medians and ranges of the boots that
 # ended with status 0) for docs/benchmarks.md and keeps the raw log in
 # bench/vm-disk-bench.log (LOG= names another file).
 set -eu
@@ -61,7 +63,7 @@ rm -rf "$tmp/tools"
 
 {
 	echo "N=$N STAMP=$tmp/vm-stamp TOOLS=$tmp/tools.ext4 FIO_DEPTH=$FIO_DEPTH FIO_RUNTIME=$FIO_RUNTIME BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}"
-	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw}' SETTLE=${SETTLE:-20}"
+	echo "ORDER='${ORDER:-hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw qemu-light:raw}' SETTLE=${SETTLE:-20}"
 	echo "FIO_VERSION='$(fio --version)'"
 	cat bench/vm-disk-bench-l1.sh
 } >"$tmp/run.sh"
@@ -99,8 +101,9 @@ for disk in raw qcow2; do
 	echo "| VMM Rss beyond guest RAM, peak (MiB) | $disk | $(stat hutch $disk vmm_rss_max_kib 1024) | $(stat qemu $disk vmm_rss_max_kib 1024) | $(ratio $disk vmm_rss_max_kib) |"
 done
 echo "| process start to the command's first output, QEMU booting the same vmlinux (PVH) (ms) | raw | $(stat hutch raw first_output_ms) | $(stat qemu-pvh raw first_output_ms) | $(ratio raw first_output_ms qemu-pvh) |"
+echo "| process start to the command's first output, QEMU's lightest microvm (PVH; no RTC, PIT, PIC, option ROMs) (ms) | raw | $(stat hutch raw first_output_ms) | $(stat qemu-light raw first_output_ms) | $(ratio raw first_output_ms qemu-light) |"
 echo "| process start to guest init (hutch's marker port, ms) | raw | $(stat hutch raw init_ms) | n/a | |"
 # L1 can end early (a TCG flake, a host snapshot): say how many boots each figure has.
 echo
-echo "boots counted (status 0): $(for k in hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw; do
+echo "boots counted (status 0): $(for k in hutch:raw qemu:raw hutch:qcow2 qemu:qcow2 qemu-pvh:raw qemu-light:raw; do
 	printf '%s %s, ' "$k" "$(grep -c "^RESULT ${k%:*} ${k#*:} .* status=0 " "$LOG")"; done | sed 's/, $//') of $N each"
