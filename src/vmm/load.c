@@ -260,7 +260,7 @@ int vm_boot_load(struct vm *vm, struct vm_boot *b, uint64_t memory, struct error
 	    vmm_arch_boot_setup(vm, &b->k, b->cmdline, initrd_addr, b->total_initrd, err) < 0)
 		return -1;
 	vm->boot_entry = b->k.entry;
-	/* In guest RAM now: the file and the host copy go. */
+	/* In guest RAM now: the files go. */
 	close(b->kernel_fd);
 	b->kernel_fd = -1;
 	close(b->initrd_fd);
@@ -279,6 +279,5 @@ void vm_boot_release(struct vm_boot *b)
 	cpio_release(&b->args);
 	memset(b, 0, sizeof(*b));
 	b->kernel_fd = -1;
-	b->initrd_fd = -1;
 	b->initrd_fd = -1;
 }
